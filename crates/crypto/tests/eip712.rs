@@ -1,0 +1,184 @@
+//! Warrants and enclave reports as EIP-712 typed data.
+
+use alloy_primitives::{Address, B256, U256, address};
+use alloy_sol_types::SolStruct;
+use healthchain_crypto::eip712::{
+    self, CompletionReport, DoctorTerm, SignedWarrant, UpdateReport, Warrant, WarrantError,
+};
+use healthchain_crypto::signing::{self, EthKey, SignatureError};
+use proptest::prelude::*;
+use rand::{SeedableRng, rngs::StdRng};
+
+const REGISTRY: Address = address!("0x5FbDB2315678afecb367f032d93F642f64180aa3");
+
+fn warrant(patient: &EthKey, doctors: &[(Address, u64, u64)]) -> Warrant {
+    Warrant {
+        patient: patient.address(),
+        doctors: doctors
+            .iter()
+            .map(|&(doctor, not_before, not_after)| DoctorTerm {
+                doctor,
+                notBefore: not_before,
+                notAfter: not_after,
+            })
+            .collect(),
+        aux: B256::repeat_byte(0xaa),
+    }
+}
+
+#[test]
+fn type_strings_match_the_contracts() {
+    assert_eq!(
+        Warrant::eip712_encode_type(),
+        "Warrant(address patient,DoctorTerm[] doctors,bytes32 aux)DoctorTerm(address doctor,uint64 notBefore,uint64 notAfter)"
+    );
+    assert_eq!(
+        UpdateReport::eip712_encode_type(),
+        "UpdateReport(bytes32 recordId,uint64 version,bytes32 digest,bytes32 checkStringHash,bytes32 licenseId)"
+    );
+    assert_eq!(
+        CompletionReport::eip712_encode_type(),
+        "CompletionReport(uint256 requestId,bytes32 jobHash,bytes32 resultHash)"
+    );
+}
+
+#[test]
+fn warrant_authorizes_named_doctors_in_their_period() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let patient = EthKey::generate(&mut rng);
+    let (a, b, c) = (
+        EthKey::generate(&mut rng),
+        EthKey::generate(&mut rng),
+        EthKey::generate(&mut rng),
+    );
+    let domain = eip712::domain(31337, REGISTRY);
+    let group = warrant(
+        &patient,
+        &[(a.address(), 100, 200), (b.address(), 150, 300)],
+    );
+    let signed = SignedWarrant::sign(&patient, group.clone(), &domain);
+
+    assert_eq!(signed.authorize(&domain, a.address(), 100), Ok(0));
+    assert_eq!(signed.authorize(&domain, b.address(), 300), Ok(1));
+    assert_eq!(
+        signed.authorize(&domain, c.address(), 150),
+        Err(WarrantError::DoctorNotNamed(c.address()))
+    );
+    assert!(matches!(
+        signed.authorize(&domain, a.address(), 201),
+        Err(WarrantError::OutsidePeriod { .. })
+    ));
+    assert!(matches!(
+        signed.authorize(&domain, b.address(), 149),
+        Err(WarrantError::OutsidePeriod { .. })
+    ));
+
+    // Signed by someone other than the patient.
+    let forged = SignedWarrant::sign(&a, group.clone(), &domain);
+    assert!(matches!(
+        forged.authorize(&domain, a.address(), 150),
+        Err(WarrantError::BadSignature(
+            SignatureError::WrongSigner { .. }
+        ))
+    ));
+    // Altered after signing: another doctor slipped in.
+    let mut altered = signed.clone();
+    altered.warrant.doctors.push(DoctorTerm {
+        doctor: c.address(),
+        notBefore: 0,
+        notAfter: u64::MAX,
+    });
+    assert!(matches!(
+        altered.authorize(&domain, c.address(), 150),
+        Err(WarrantError::BadSignature(_))
+    ));
+    // Another chain or another contract.
+    assert!(
+        signed
+            .authorize(&eip712::domain(1, REGISTRY), a.address(), 150)
+            .is_err()
+    );
+    assert!(
+        signed
+            .authorize(&eip712::domain(31337, Address::ZERO), a.address(), 150)
+            .is_err()
+    );
+    // No doctors at all.
+    let empty = SignedWarrant::sign(&patient, warrant(&patient, &[]), &domain);
+    assert_eq!(
+        empty.authorize(&domain, a.address(), 150),
+        Err(WarrantError::NoDoctors)
+    );
+}
+
+#[test]
+fn reports_verify_only_for_the_enclave_key() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let enclave = EthKey::generate(&mut rng);
+    let domain = eip712::domain(31337, REGISTRY);
+    let report = UpdateReport {
+        recordId: B256::repeat_byte(1),
+        version: 3,
+        digest: B256::repeat_byte(2),
+        checkStringHash: B256::repeat_byte(3),
+        licenseId: B256::repeat_byte(4),
+    };
+    let signature = eip712::sign(&enclave, &report, &domain);
+    eip712::verify(&report, &domain, &signature, enclave.address()).unwrap();
+    let mut replayed = report.clone();
+    replayed.version = 4;
+    assert!(eip712::verify(&replayed, &domain, &signature, enclave.address()).is_err());
+    let completion = CompletionReport {
+        requestId: U256::from(7),
+        jobHash: B256::ZERO,
+        resultHash: B256::ZERO,
+    };
+    let forged = eip712::sign(&EthKey::generate(&mut rng), &completion, &domain);
+    assert!(eip712::verify(&completion, &domain, &forged, enclave.address()).is_err());
+}
+
+#[test]
+fn signatures_are_strict() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let key = EthKey::generate(&mut rng);
+    let digest = B256::repeat_byte(9);
+    let signature = key.sign_digest(&digest);
+    assert!(signature[64] == 27 || signature[64] == 28);
+    assert_eq!(signing::recover(&digest, &signature), Ok(key.address()));
+    // The malleable twin (n − s, flipped v) is refused, as ecrecover-based contracts must.
+    let n = U256::from_str_radix(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+        16,
+    )
+    .unwrap();
+    let s = U256::from_be_slice(&signature[32..64]);
+    let mut twin = signature;
+    twin[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+    twin[64] ^= 27 ^ 28;
+    assert_eq!(signing::recover(&digest, &twin), Err(SignatureError::HighS));
+    let mut bad_v = signature;
+    bad_v[64] = 1;
+    assert!(matches!(
+        signing::recover(&digest, &bad_v),
+        Err(SignatureError::Malformed(_))
+    ));
+    assert!(matches!(
+        signing::recover(&digest, &signature[..64]),
+        Err(SignatureError::Malformed(_))
+    ));
+    assert_eq!(
+        EthKey::from_bytes(&key.to_bytes()).unwrap().address(),
+        key.address()
+    );
+    assert_eq!(
+        EthKey::from_bytes(&[0u8; 32]).err(),
+        Some(SignatureError::InvalidKey)
+    );
+}
+
+proptest! {
+    #[test]
+    fn recover_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80), digest: [u8; 32]) {
+        let _ = signing::recover(&B256::from(digest), &bytes);
+    }
+}
