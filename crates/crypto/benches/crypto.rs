@@ -28,11 +28,7 @@ fn bytes(len: usize) -> Vec<u8> {
 }
 
 /// Upload-time anchoring of one ciphertext: entry digest, chain step, chameleon hash.
-fn anchor(
-    public: &chameleon::PublicKey,
-    ciphertext: &[u8],
-    rng: &mut StdRng,
-) -> chameleon::HashValue {
+fn anchor(public: &chameleon::PublicKey, ciphertext: &[u8], rng: &mut StdRng) -> chameleon::HashValue {
     let chain = DigestChain::genesis(RECORD).append(&entry_digest(ciphertext));
     chameleon::hash(public, &chain.message().to_bytes(), rng).0
 }
@@ -52,25 +48,13 @@ fn record_with_history(history: usize, trapdoor: &chameleon::Trapdoor, rng: &mut
     let mut chain = DigestChain::genesis(RECORD);
     let mut ciphertexts = Vec::new();
     for index in 1..=(history / UPDATE) as u64 {
-        let ciphertext = envelope::encrypt_entry(
-            &key,
-            EntryContext {
-                record: RECORD,
-                entry_index: index,
-            },
-            &entry,
-            rng,
-        );
+        let ciphertext =
+            envelope::encrypt_entry(&key, EntryContext { record: RECORD, entry_index: index }, &entry, rng);
         chain = chain.append(&entry_digest(&ciphertext));
         ciphertexts.push(ciphertext);
     }
     let (anchor, _) = chameleon::hash(&trapdoor.public_key(), &chain.message().to_bytes(), rng);
-    Record {
-        key,
-        chain,
-        anchor,
-        ciphertexts,
-    }
+    Record { key, chain, anchor, ciphertexts }
 }
 
 /// healthchain's update: encrypt the new entry, extend the digest chain from its head,
@@ -82,20 +66,12 @@ fn update(
     rng: &mut StdRng,
 ) -> chameleon::CheckString {
     let index = record.chain.version() + 1;
-    let ciphertext = envelope::encrypt_entry(
-        &record.key,
-        EntryContext {
-            record: RECORD,
-            entry_index: index,
-        },
-        new_entry,
-        rng,
-    );
+    let ciphertext =
+        envelope::encrypt_entry(&record.key, EntryContext { record: RECORD, entry_index: index }, new_entry, rng);
     let chain = record.chain.append(&entry_digest(&ciphertext));
     let message = chain.message().to_bytes();
     let check = chameleon::adapt(trapdoor, &record.anchor, &message, rng);
-    chameleon::check(&trapdoor.public_key(), &message, &record.anchor, &check)
-        .expect("adapted pair opens");
+    chameleon::check(&trapdoor.public_key(), &message, &record.anchor, &check).expect("adapted pair opens");
     check
 }
 
@@ -111,15 +87,8 @@ fn seed_style_update(
     for ciphertext in &record.ciphertexts {
         sha2::Digest::update(&mut whole, ciphertext);
     }
-    let ciphertext = envelope::encrypt_entry(
-        &record.key,
-        EntryContext {
-            record: RECORD,
-            entry_index: 0,
-        },
-        new_entry,
-        rng,
-    );
+    let ciphertext =
+        envelope::encrypt_entry(&record.key, EntryContext { record: RECORD, entry_index: 0 }, new_entry, rng);
     sha2::Digest::update(&mut whole, &ciphertext);
     let digest: [u8; 32] = sha2::Digest::finalize(whole).into();
     chameleon::adapt(trapdoor, &record.anchor, &digest, rng)
@@ -130,81 +99,40 @@ fn benches(c: &mut Criterion) -> Summary {
     let (trapdoor, public) = chameleon::keygen(&mut rng);
 
     let mut fig5 = c.benchmark_group("fig5_chameleon_vs_sha256");
-    fig5.sample_size(20)
-        .measurement_time(Duration::from_secs(2));
+    fig5.sample_size(20).measurement_time(Duration::from_secs(2));
     let inputs: Vec<Vec<u8>> = (1..=6).map(|n| bytes(n * MB)).collect();
     for (n, data) in (1..=6).zip(&inputs) {
         fig5.throughput(Throughput::Bytes(data.len() as u64));
-        fig5.bench_with_input(
-            BenchmarkId::new("sha256", format!("{n}MB")),
-            data,
-            |b, d| b.iter(|| sha256(black_box(d))),
-        );
-        fig5.bench_with_input(
-            BenchmarkId::new("digest_chain+chameleon", format!("{n}MB")),
-            data,
-            |b, d| b.iter(|| anchor(&public, black_box(d), &mut rng)),
-        );
+        fig5.bench_with_input(BenchmarkId::new("sha256", format!("{n}MB")), data, |b, d| {
+            b.iter(|| sha256(black_box(d)))
+        });
+        fig5.bench_with_input(BenchmarkId::new("digest_chain+chameleon", format!("{n}MB")), data, |b, d| {
+            b.iter(|| anchor(&public, black_box(d), &mut rng))
+        });
     }
     fig5.finish();
 
     let mut operations = c.benchmark_group("chameleon_operations");
-    let message = DigestChain::genesis(RECORD)
-        .append(&entry_digest(b"entry"))
-        .message()
-        .to_bytes();
+    let message = DigestChain::genesis(RECORD).append(&entry_digest(b"entry")).message().to_bytes();
     let (h, check) = chameleon::hash(&public, &message, &mut rng);
-    operations.bench_function("hash", |b| {
-        b.iter(|| chameleon::hash(&public, black_box(&message), &mut rng))
-    });
-    operations.bench_function("adapt", |b| {
-        b.iter(|| chameleon::adapt(&trapdoor, &h, black_box(&message), &mut rng))
-    });
-    operations.bench_function("check", |b| {
-        b.iter(|| chameleon::check(&public, black_box(&message), &h, &check))
-    });
+    operations.bench_function("hash", |b| b.iter(|| chameleon::hash(&public, black_box(&message), &mut rng)));
+    operations.bench_function("adapt", |b| b.iter(|| chameleon::adapt(&trapdoor, &h, black_box(&message), &mut rng)));
+    operations.bench_function("check", |b| b.iter(|| chameleon::check(&public, black_box(&message), &h, &check)));
     operations.finish();
 
     let mut throughput = c.benchmark_group("throughput");
-    throughput
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(2));
+    throughput.sample_size(20).measurement_time(Duration::from_secs(2));
     let data = &inputs[0];
     let key = RecordKey::generate(&mut rng);
     throughput.throughput(Throughput::Bytes(data.len() as u64));
     throughput.bench_function("aes256gcm_encrypt_entry_1MB", |b| {
         b.iter(|| {
-            envelope::encrypt_entry(
-                &key,
-                EntryContext {
-                    record: RECORD,
-                    entry_index: 1,
-                },
-                black_box(data),
-                &mut rng,
-            )
+            envelope::encrypt_entry(&key, EntryContext { record: RECORD, entry_index: 1 }, black_box(data), &mut rng)
         })
     });
-    let sealed = envelope::encrypt_entry(
-        &key,
-        EntryContext {
-            record: RECORD,
-            entry_index: 1,
-        },
-        data,
-        &mut rng,
-    );
+    let sealed = envelope::encrypt_entry(&key, EntryContext { record: RECORD, entry_index: 1 }, data, &mut rng);
     throughput.bench_function("aes256gcm_decrypt_entry_1MB", |b| {
-        b.iter(|| {
-            envelope::decrypt_entry(
-                &key,
-                EntryContext {
-                    record: RECORD,
-                    entry_index: 1,
-                },
-                black_box(&sealed),
-            )
-        })
+        b.iter(|| envelope::decrypt_entry(&key, EntryContext { record: RECORD, entry_index: 1 }, black_box(&sealed)))
     });
     throughput.bench_function("sha256_1MB", |b| b.iter(|| sha256(black_box(data))));
     throughput.finish();
@@ -213,9 +141,7 @@ fn benches(c: &mut Criterion) -> Summary {
     let large = record_with_history(100 * MB, &trapdoor, &mut rng);
     let new_entry = bytes(UPDATE);
     let mut fig6c = c.benchmark_group("fig6c_append_50KB");
-    fig6c
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(2));
+    fig6c.sample_size(20).measurement_time(Duration::from_secs(2));
     for (label, record) in [("1MB", &small), ("100MB", &large)] {
         fig6c.bench_function(BenchmarkId::new("healthchain", label), |b| {
             b.iter(|| update(record, &trapdoor, black_box(&new_entry), &mut rng))
@@ -226,16 +152,7 @@ fn benches(c: &mut Criterion) -> Summary {
     }
     fig6c.finish();
 
-    Summary {
-        trapdoor,
-        public,
-        inputs,
-        key,
-        small,
-        large,
-        new_entry,
-        rng,
-    }
+    Summary { trapdoor, public, inputs, key, small, large, new_entry, rng }
 }
 
 struct Summary {
@@ -250,11 +167,7 @@ struct Summary {
 }
 
 /// Median seconds of `a` and `b`, run alternately `rounds` times.
-fn interleaved<A, B>(
-    rounds: usize,
-    mut a: impl FnMut() -> A,
-    mut b: impl FnMut() -> B,
-) -> (f64, f64) {
+fn interleaved<A, B>(rounds: usize, mut a: impl FnMut() -> A, mut b: impl FnMut() -> B) -> (f64, f64) {
     let (mut times_a, mut times_b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for _ in 0..rounds {
         let start = Instant::now();
@@ -274,66 +187,30 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// `openssl speed` on this machine, bytes/s for 16 KiB blocks, if openssl is installed.
 fn openssl_speed(algorithm: &str) -> Option<f64> {
-    let output = Command::new("openssl")
-        .args([
-            "speed", "-evp", algorithm, "-bytes", "16384", "-seconds", "1",
-        ])
-        .output()
-        .ok()?;
+    let output =
+        Command::new("openssl").args(["speed", "-evp", algorithm, "-bytes", "16384", "-seconds", "1"]).output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
     // Last line: "<name>  <k bytes/s for 16384-byte blocks>k".
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.to_lowercase().starts_with(&algorithm.to_lowercase()))?;
-    let kilobytes: f64 = line
-        .split_whitespace()
-        .last()?
-        .trim_end_matches('k')
-        .parse()
-        .ok()?;
+    let line = text.lines().rev().find(|l| l.to_lowercase().starts_with(&algorithm.to_lowercase()))?;
+    let kilobytes: f64 = line.split_whitespace().last()?.trim_end_matches('k').parse().ok()?;
     Some(kilobytes * 1000.0)
 }
 
 fn report(s: Summary) {
-    let Summary {
-        trapdoor,
-        public,
-        inputs,
-        key,
-        small,
-        large,
-        new_entry,
-        mut rng,
-    } = s;
+    let Summary { trapdoor, public, inputs, key, small, large, new_entry, mut rng } = s;
     let mut other_rng = StdRng::seed_from_u64(1);
     println!("\n== crypto summary (medians, interleaved in this run) ==");
     println!("seed 000 Fig. 5: digest chain + chameleon hash vs plain SHA-256 (goal ≤ 1.05×)");
     for (n, data) in (1..=6).zip(&inputs) {
         let (ours, plain) = interleaved(41, || anchor(&public, data, &mut rng), || sha256(data));
-        println!(
-            "  {n} MB: {:>8.3} ms vs {:>8.3} ms  ratio {:.3}",
-            ours * 1e3,
-            plain * 1e3,
-            ours / plain
-        );
+        println!("  {n} MB: {:>8.3} ms vs {:>8.3} ms  ratio {:.3}", ours * 1e3, plain * 1e3, ours / plain);
     }
 
     println!("throughput vs openssl speed on this CPU, one core (goal ≥ 80%)");
     let data = &inputs[0];
-    let context = EntryContext {
-        record: RECORD,
-        entry_index: 1,
-    };
-    let (aes, sha) = interleaved(
-        41,
-        || envelope::encrypt_entry(&key, context, data, &mut rng),
-        || sha256(data),
-    );
-    for (name, seconds, algorithm) in [
-        ("AES-256-GCM", aes, "aes-256-gcm"),
-        ("SHA-256", sha, "sha256"),
-    ] {
+    let context = EntryContext { record: RECORD, entry_index: 1 };
+    let (aes, sha) = interleaved(41, || envelope::encrypt_entry(&key, context, data, &mut rng), || sha256(data));
+    for (name, seconds, algorithm) in [("AES-256-GCM", aes, "aes-256-gcm"), ("SHA-256", sha, "sha256")] {
         let ours = data.len() as f64 / seconds;
         match openssl_speed(algorithm) {
             Some(limit) => println!(
@@ -342,10 +219,7 @@ fn report(s: Summary) {
                 limit / 1e9,
                 100.0 * ours / limit
             ),
-            None => println!(
-                "  {name}: {:.2} GB/s (openssl not available for comparison)",
-                ours / 1e9
-            ),
+            None => println!("  {name}: {:.2} GB/s (openssl not available for comparison)", ours / 1e9),
         }
     }
 
@@ -355,12 +229,7 @@ fn report(s: Summary) {
         || update(&small, &trapdoor, &new_entry, &mut rng),
         || update(&large, &trapdoor, &new_entry, &mut other_rng),
     );
-    println!(
-        "  healthchain: {:.3} ms vs {:.3} ms  ratio {:.3}",
-        on_small * 1e3,
-        on_large * 1e3,
-        on_large / on_small
-    );
+    println!("  healthchain: {:.3} ms vs {:.3} ms  ratio {:.3}", on_small * 1e3, on_large * 1e3, on_large / on_small);
     let (on_small, on_large) = interleaved(
         11,
         || seed_style_update(&small, &trapdoor, &new_entry, &mut rng),

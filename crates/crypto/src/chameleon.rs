@@ -10,9 +10,7 @@
 //! - `Check(Y, m, h, (R, s))`: `h == R − H(Y, R, m)·Y − s·G`.
 //! - `Adapt(x, h, m')`: `k` random, `R' = h + k·G`, `e' = H(Y, R', m')`, `s' = k − e'·x`.
 
-use curve25519_dalek::{
-    RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_TABLE, traits::Identity,
-};
+use curve25519_dalek::{RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_TABLE, traits::Identity};
 use rand_core::CryptoRng;
 use sha2::Sha512;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -38,10 +36,7 @@ pub struct PublicKey {
 
 impl PublicKey {
     fn new(point: RistrettoPoint) -> Self {
-        Self {
-            point,
-            encoded: point.compress().to_bytes(),
-        }
+        Self { point, encoded: point.compress().to_bytes() }
     }
 }
 
@@ -71,19 +66,11 @@ pub fn keygen(rng: &mut (impl CryptoRng + ?Sized)) -> (Trapdoor, PublicKey) {
 
 /// `e = H(Y, R, m)`.
 fn challenge(public: &PublicKey, r_encoded: &[u8; 32], message: &[u8]) -> Scalar {
-    DomainHasher::<Sha512>::new("chameleon")
-        .field(&public.encoded)
-        .field(r_encoded)
-        .field(message)
-        .finish_scalar()
+    DomainHasher::<Sha512>::new("chameleon").field(&public.encoded).field(r_encoded).field(message).finish_scalar()
 }
 
 /// Hashes `message` under `public`, returning the hash and its check string.
-pub fn hash(
-    public: &PublicKey,
-    message: &[u8],
-    rng: &mut (impl CryptoRng + ?Sized),
-) -> (HashValue, CheckString) {
+pub fn hash(public: &PublicKey, message: &[u8], rng: &mut (impl CryptoRng + ?Sized)) -> (HashValue, CheckString) {
     let rho = Scalar::random(rng);
     let s = Scalar::random(rng);
     let r = RISTRETTO_BASEPOINT_TABLE * &rho;
@@ -96,20 +83,10 @@ pub fn hash(
 }
 
 /// Checks that `check` opens `h` for `message` under `public`.
-pub fn check(
-    public: &PublicKey,
-    message: &[u8],
-    h: &HashValue,
-    check: &CheckString,
-) -> Result<(), CheckFailed> {
+pub fn check(public: &PublicKey, message: &[u8], h: &HashValue, check: &CheckString) -> Result<(), CheckFailed> {
     let e = challenge(public, &check.r_encoded, message);
-    let expected =
-        check.r - RistrettoPoint::vartime_double_scalar_mul_basepoint(&e, &public.point, &check.s);
-    if expected == h.0 && h.0 != RistrettoPoint::identity() {
-        Ok(())
-    } else {
-        Err(CheckFailed)
-    }
+    let expected = check.r - RistrettoPoint::vartime_double_scalar_mul_basepoint(&e, &public.point, &check.s);
+    if expected == h.0 && h.0 != RistrettoPoint::identity() { Ok(()) } else { Err(CheckFailed) }
 }
 
 /// Finds a new check string opening `h` for `new_message` (needs the trapdoor).
@@ -131,10 +108,7 @@ pub fn adapt(
 
 impl Trapdoor {
     fn from_scalar(x: Scalar) -> Self {
-        Self {
-            x,
-            public: PublicKey::new(RISTRETTO_BASEPOINT_TABLE * &x),
-        }
+        Self { x, public: PublicKey::new(RISTRETTO_BASEPOINT_TABLE * &x) }
     }
 
     /// The public key of this trapdoor.

@@ -123,12 +123,7 @@ impl SignedWarrant {
     /// Checks the patient's signature and that `doctor` may write at `now`, returning
     /// the doctor's position in the warrant's order (the caller, which knows who has
     /// already written, enforces the order for groups).
-    pub fn authorize(
-        &self,
-        domain: &Eip712Domain,
-        doctor: Address,
-        now: u64,
-    ) -> Result<usize, WarrantError> {
+    pub fn authorize(&self, domain: &Eip712Domain, doctor: Address, now: u64) -> Result<usize, WarrantError> {
         verify(&self.warrant, domain, &self.signature, self.warrant.patient)?;
         if self.warrant.doctors.is_empty() {
             return Err(WarrantError::NoDoctors);

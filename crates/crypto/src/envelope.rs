@@ -112,13 +112,7 @@ struct ChunkCipher {
 
 impl ChunkCipher {
     fn new(key: &RecordKey, context: EntryContext, chunk_size: u32, prefix: [u8; 7]) -> Self {
-        Self {
-            cipher: Aes256Gcm::new(&key.0.into()),
-            prefix,
-            context,
-            chunk_size,
-            next_chunk: 0,
-        }
+        Self { cipher: Aes256Gcm::new(&key.0.into()), prefix, context, chunk_size, next_chunk: 0 }
     }
 
     fn nonce(&self, last: bool) -> Nonce<aes_gcm::aead::consts::U12> {
@@ -142,49 +136,30 @@ impl ChunkCipher {
     fn check_len(&self, len: usize, last: bool) -> Result<(), EnvelopeError> {
         let size = self.chunk_size as usize;
         if len > size || (!last && len != size) {
-            return Err(EnvelopeError::WrongChunkLength {
-                chunk: self.next_chunk,
-                len,
-                chunk_size: self.chunk_size,
-            });
+            return Err(EnvelopeError::WrongChunkLength { chunk: self.next_chunk, len, chunk_size: self.chunk_size });
         }
         Ok(())
     }
 
     fn advance(&mut self) -> Result<(), EnvelopeError> {
-        self.next_chunk = self
-            .next_chunk
-            .checked_add(1)
-            .ok_or(EnvelopeError::TooManyChunks)?;
+        self.next_chunk = self.next_chunk.checked_add(1).ok_or(EnvelopeError::TooManyChunks)?;
         Ok(())
     }
 
-    fn seal(
-        &mut self,
-        plaintext: &[u8],
-        last: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EnvelopeError> {
+    fn seal(&mut self, plaintext: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
         self.check_len(plaintext.len(), last)?;
         let start = out.len();
         out.extend_from_slice(plaintext);
         let tag = self
             .cipher
-            .encrypt_inout_detached(
-                &self.nonce(last),
-                &self.associated_data(),
-                out[start..].as_mut().into(),
-            )
+            .encrypt_inout_detached(&self.nonce(last), &self.associated_data(), out[start..].as_mut().into())
             .map_err(|_| EnvelopeError::TooManyChunks)?;
         out.extend_from_slice(&tag);
         self.advance()
     }
 
     fn open(&mut self, sealed: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
-        let body_len = sealed
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(EnvelopeError::Truncated)?;
+        let body_len = sealed.len().checked_sub(TAG_LEN).ok_or(EnvelopeError::Truncated)?;
         self.check_len(body_len, last)?;
         let (body, tag) = sealed.split_at(body_len);
         let tag = Tag::try_from(tag).map_err(|_| EnvelopeError::Truncated)?;
@@ -198,9 +173,7 @@ impl ChunkCipher {
         );
         if result.is_err() {
             out.truncate(start);
-            return Err(EnvelopeError::Tampered {
-                chunk: self.next_chunk,
-            });
+            return Err(EnvelopeError::Tampered { chunk: self.next_chunk });
         }
         self.advance()
     }
@@ -247,11 +220,7 @@ pub struct EntryOpener(ChunkCipher);
 
 impl EntryOpener {
     /// Parses the entry header.
-    pub fn new(
-        key: &RecordKey,
-        context: EntryContext,
-        header: &[u8],
-    ) -> Result<Self, EnvelopeError> {
+    pub fn new(key: &RecordKey, context: EntryContext, header: &[u8]) -> Result<Self, EnvelopeError> {
         if header.len() != HEADER_LEN || &header[..4] != MAGIC {
             return Err(EnvelopeError::BadHeader);
         }
@@ -290,17 +259,16 @@ pub fn encrypt_entry(
     let chunk_size = DEFAULT_CHUNK_SIZE as usize;
     let chunks = plaintext.len().div_ceil(chunk_size).max(1);
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + chunks * TAG_LEN);
-    let result =
-        EntrySealer::new(key, context, DEFAULT_CHUNK_SIZE, rng, &mut out).and_then(|mut sealer| {
-            let mut pieces = plaintext.chunks(chunk_size).peekable();
-            while let Some(piece) = pieces.next() {
-                if pieces.peek().is_none() {
-                    return sealer.seal_last(piece, &mut out);
-                }
-                sealer.seal_chunk(piece, &mut out)?;
+    let result = EntrySealer::new(key, context, DEFAULT_CHUNK_SIZE, rng, &mut out).and_then(|mut sealer| {
+        let mut pieces = plaintext.chunks(chunk_size).peekable();
+        while let Some(piece) = pieces.next() {
+            if pieces.peek().is_none() {
+                return sealer.seal_last(piece, &mut out);
             }
-            sealer.seal_last(&[], &mut out)
-        });
+            sealer.seal_chunk(piece, &mut out)?;
+        }
+        sealer.seal_last(&[], &mut out)
+    });
     // The default chunk size is in range, every chunk has the right length and a 32-bit
     // counter numbers 256 TiB of chunks: the errors exist only for caller-chosen sizes.
     result.expect("sealing with the default chunk size cannot fail");
@@ -308,11 +276,7 @@ pub fn encrypt_entry(
 }
 
 /// Decrypts a whole entry held in memory.
-pub fn decrypt_entry(
-    key: &RecordKey,
-    context: EntryContext,
-    entry: &[u8],
-) -> Result<Vec<u8>, EnvelopeError> {
+pub fn decrypt_entry(key: &RecordKey, context: EntryContext, entry: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     if entry.len() < HEADER_LEN {
         return Err(EnvelopeError::BadHeader);
     }

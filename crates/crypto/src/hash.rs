@@ -83,14 +83,8 @@ mod tests {
     #[test]
     fn fields_are_unambiguous() {
         // Without length prefixes, ("ab","c") and ("a","bc") would collide.
-        assert_ne!(
-            hash_fields("t", &[b"ab", b"c"]),
-            hash_fields("t", &[b"a", b"bc"])
-        );
-        assert_ne!(
-            hash_fields("t", &[b"abc"]),
-            hash_fields("t", &[b"abc", b""])
-        );
+        assert_ne!(hash_fields("t", &[b"ab", b"c"]), hash_fields("t", &[b"a", b"bc"]));
+        assert_ne!(hash_fields("t", &[b"abc"]), hash_fields("t", &[b"abc", b""]));
     }
 
     #[test]
@@ -102,9 +96,6 @@ mod tests {
     fn incremental_matches_one_shot() {
         let mut hasher = DomainHasher::<Sha256>::new("t");
         hasher.field(b"one").u64(7);
-        assert_eq!(
-            hasher.finish(),
-            hash_fields("t", &[b"one", &7u64.to_be_bytes()])
-        );
+        assert_eq!(hasher.finish(), hash_fields("t", &[b"one", &7u64.to_be_bytes()]));
     }
 }

@@ -13,7 +13,5 @@ pub const MAX_OUTPUT: usize = 255 * 32;
 
 /// Fills `out` with `HKDF-Expand(HKDF-Extract(salt, ikm), info)`.
 pub fn derive(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), OutputTooLong> {
-    Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand(info, out)
-        .map_err(|_| OutputTooLong(out.len()))
+    Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, out).map_err(|_| OutputTooLong(out.len()))
 }

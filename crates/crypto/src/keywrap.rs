@@ -12,9 +12,7 @@
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use curve25519_dalek::{
-    RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_TABLE, traits::Identity,
-};
+use curve25519_dalek::{RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_TABLE, traits::Identity};
 use rand_core::CryptoRng;
 use sha2::Sha512;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -99,19 +97,8 @@ impl SecretKey {
     }
 
     /// Opens a [`Wrapped`] ciphertext addressed to this key.
-    pub fn unwrap_key(
-        &self,
-        wrapped: &Wrapped,
-        purpose: Purpose,
-        context: &[u8],
-    ) -> Result<Vec<u8>, WrapError> {
-        open_with_shared(
-            wrapped,
-            self.0 * wrapped.ephemeral,
-            &self.public_key(),
-            purpose,
-            context,
-        )
+    pub fn unwrap_key(&self, wrapped: &Wrapped, purpose: Purpose, context: &[u8]) -> Result<Vec<u8>, WrapError> {
+        open_with_shared(wrapped, self.0 * wrapped.ephemeral, &self.public_key(), purpose, context)
     }
 }
 
@@ -190,10 +177,7 @@ impl Wrapped {
         if ephemeral == RistrettoPoint::identity() {
             return Err(EncodingError::InvalidPoint.into());
         }
-        Ok(Self {
-            ephemeral,
-            ciphertext: bytes[32..].to_vec(),
-        })
+        Ok(Self { ephemeral, ciphertext: bytes[32..].to_vec() })
     }
 }
 
@@ -207,13 +191,8 @@ fn layer_cipher(
     let mut info = Vec::with_capacity(64);
     info.extend_from_slice(ephemeral.compress().as_bytes());
     info.extend_from_slice(recipient.0.compress().as_bytes());
-    kdf::derive(
-        crate::hash::domain_tag(purpose.label()).as_bytes(),
-        shared.compress().as_bytes(),
-        &info,
-        &mut key,
-    )
-    .expect("32 bytes is within HKDF-SHA256's output limit");
+    kdf::derive(crate::hash::domain_tag(purpose.label()).as_bytes(), shared.compress().as_bytes(), &info, &mut key)
+        .expect("32 bytes is within HKDF-SHA256's output limit");
     let cipher = Aes256Gcm::new(&key.into());
     key.zeroize();
     cipher
@@ -237,18 +216,9 @@ pub fn wrap(
     r.zeroize();
     let cipher = layer_cipher(&shared, &ephemeral, recipient, purpose);
     let ciphertext = cipher
-        .encrypt(
-            &LAYER_NONCE.into(),
-            Payload {
-                msg: plaintext,
-                aad: context,
-            },
-        )
+        .encrypt(&LAYER_NONCE.into(), Payload { msg: plaintext, aad: context })
         .expect("AES-GCM accepts any key-sized plaintext");
-    Wrapped {
-        ephemeral,
-        ciphertext,
-    }
+    Wrapped { ephemeral, ciphertext }
 }
 
 fn open_with_shared(
@@ -260,13 +230,7 @@ fn open_with_shared(
 ) -> Result<Vec<u8>, WrapError> {
     let cipher = layer_cipher(&shared, &wrapped.ephemeral, recipient, purpose);
     cipher
-        .decrypt(
-            &LAYER_NONCE.into(),
-            Payload {
-                msg: &wrapped.ciphertext,
-                aad: context,
-            },
-        )
+        .decrypt(&LAYER_NONCE.into(), Payload { msg: &wrapped.ciphertext, aad: context })
         .map_err(|_| WrapError::DoesNotOpen)
 }
 
@@ -299,33 +263,20 @@ pub fn deal_committee(
     rng: &mut (impl CryptoRng + ?Sized),
 ) -> Result<(Committee, Vec<KeyShare>), WrapError> {
     if threshold == 0 || threshold > size || size > u32::MAX as usize {
-        return Err(WrapError::InvalidThreshold {
-            t: threshold,
-            n: size,
-        });
+        return Err(WrapError::InvalidThreshold { t: threshold, n: size });
     }
     let mut coefficients: Vec<Scalar> = (0..threshold).map(|_| Scalar::random(rng)).collect();
     let shares: Vec<KeyShare> = (1..=size as u32)
         .map(|index| {
             let x = Scalar::from(index);
-            let secret = coefficients
-                .iter()
-                .rev()
-                .fold(Scalar::ZERO, |acc, c| acc * x + c);
+            let secret = coefficients.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c);
             KeyShare { index, secret }
         })
         .collect();
     let key = PublicKey(RISTRETTO_BASEPOINT_TABLE * &coefficients[0]);
     coefficients.zeroize();
     let members = shares.iter().map(|s| (s.index, s.public_key())).collect();
-    Ok((
-        Committee {
-            threshold,
-            key,
-            members,
-        },
-        shares,
-    ))
+    Ok((Committee { threshold, key, members }, shares))
 }
 
 impl KeyShare {
@@ -375,12 +326,7 @@ impl KeyShare {
         let challenge = proof_challenge(self.index, &public, &c1, &share, &a1, &a2, context);
         let response = w + challenge * self.secret;
         w.zeroize();
-        DecryptionShare {
-            index: self.index,
-            share,
-            challenge,
-            response,
-        }
+        DecryptionShare { index: self.index, share, challenge, response }
     }
 }
 
@@ -459,29 +405,15 @@ impl DecryptionShare {
 
 impl Committee {
     /// Rebuilds the public committee description from on-chain data.
-    pub fn new(
-        threshold: usize,
-        key: PublicKey,
-        members: Vec<(u32, PublicKey)>,
-    ) -> Result<Self, WrapError> {
+    pub fn new(threshold: usize, key: PublicKey, members: Vec<(u32, PublicKey)>) -> Result<Self, WrapError> {
         let mut indexes: Vec<u32> = members.iter().map(|(i, _)| *i).collect();
         indexes.sort_unstable();
         indexes.dedup();
-        if threshold == 0
-            || threshold > members.len()
-            || indexes.len() != members.len()
-            || indexes.first() == Some(&0)
+        if threshold == 0 || threshold > members.len() || indexes.len() != members.len() || indexes.first() == Some(&0)
         {
-            return Err(WrapError::InvalidThreshold {
-                t: threshold,
-                n: members.len(),
-            });
+            return Err(WrapError::InvalidThreshold { t: threshold, n: members.len() });
         }
-        Ok(Self {
-            threshold,
-            key,
-            members,
-        })
+        Ok(Self { threshold, key, members })
     }
 
     /// `t`.
@@ -500,12 +432,7 @@ impl Committee {
     }
 
     /// Verifies one share's proof against the member's registered `PK_i`.
-    pub fn verify_share(
-        &self,
-        wrapped: &Wrapped,
-        share: &DecryptionShare,
-        context: &[u8],
-    ) -> Result<(), WrapError> {
+    pub fn verify_share(&self, wrapped: &Wrapped, share: &DecryptionShare, context: &[u8]) -> Result<(), WrapError> {
         let public = self
             .members
             .iter()
@@ -513,18 +440,10 @@ impl Committee {
             .map(|(_, pk)| *pk)
             .ok_or(WrapError::UnknownMember { index: share.index })?;
         let c1 = wrapped.ephemeral;
-        let a1 = RistrettoPoint::vartime_double_scalar_mul_basepoint(
-            &-share.challenge,
-            &public.0,
-            &share.response,
-        );
+        let a1 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-share.challenge, &public.0, &share.response);
         let a2 = share.response * c1 - share.challenge * share.share;
         let expected = proof_challenge(share.index, &public, &c1, &share.share, &a1, &a2, context);
-        if expected == share.challenge {
-            Ok(())
-        } else {
-            Err(WrapError::BadShareProof { index: share.index })
-        }
+        if expected == share.challenge { Ok(()) } else { Err(WrapError::BadShareProof { index: share.index }) }
     }
 
     /// Opens the outer layer (wrapped with associated data `layer_context`) from any `t`
@@ -542,32 +461,20 @@ impl Committee {
             if valid.len() == self.threshold {
                 break;
             }
-            if valid.iter().all(|v| v.index != share.index)
-                && self.verify_share(wrapped, share, proof_context).is_ok()
+            if valid.iter().all(|v| v.index != share.index) && self.verify_share(wrapped, share, proof_context).is_ok()
             {
                 valid.push(share);
             }
         }
         if valid.len() < self.threshold {
-            return Err(WrapError::NotEnoughShares {
-                needed: self.threshold,
-                got: valid.len(),
-            });
+            return Err(WrapError::NotEnoughShares { needed: self.threshold, got: valid.len() });
         }
         let xs: Vec<Scalar> = valid.iter().map(|s| Scalar::from(s.index)).collect();
         let shared = valid
             .iter()
             .enumerate()
-            .fold(RistrettoPoint::identity(), |acc, (j, share)| {
-                acc + lagrange_at_zero(&xs, j) * share.share
-            });
-        open_with_shared(
-            wrapped,
-            shared,
-            &self.key,
-            Purpose::CommitteeLayer,
-            layer_context,
-        )
+            .fold(RistrettoPoint::identity(), |acc, (j, share)| acc + lagrange_at_zero(&xs, j) * share.share);
+        open_with_shared(wrapped, shared, &self.key, Purpose::CommitteeLayer, layer_context)
     }
 }
 
@@ -576,8 +483,6 @@ fn lagrange_at_zero(xs: &[Scalar], j: usize) -> Scalar {
         .iter()
         .enumerate()
         .filter(|(m, _)| *m != j)
-        .fold((Scalar::ONE, Scalar::ONE), |(num, den), (_, xm)| {
-            (num * xm, den * (xm - xs[j]))
-        });
+        .fold((Scalar::ONE, Scalar::ONE), |(num, den), (_, xm)| (num * xm, den * (xm - xs[j])));
     num * den.invert()
 }

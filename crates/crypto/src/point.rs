@@ -22,9 +22,7 @@ pub enum EncodingError {
 }
 
 pub(crate) fn decode_point(bytes: &[u8; 32]) -> Result<RistrettoPoint, EncodingError> {
-    CompressedRistretto(*bytes)
-        .decompress()
-        .ok_or(EncodingError::InvalidPoint)
+    CompressedRistretto(*bytes).decompress().ok_or(EncodingError::InvalidPoint)
 }
 
 pub(crate) fn decode_scalar(bytes: &[u8; 32]) -> Result<Scalar, EncodingError> {
@@ -32,8 +30,5 @@ pub(crate) fn decode_scalar(bytes: &[u8; 32]) -> Result<Scalar, EncodingError> {
 }
 
 pub(crate) fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], EncodingError> {
-    bytes.try_into().map_err(|_| EncodingError::WrongLength {
-        expected: N,
-        actual: bytes.len(),
-    })
+    bytes.try_into().map_err(|_| EncodingError::WrongLength { expected: N, actual: bytes.len() })
 }

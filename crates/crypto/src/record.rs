@@ -30,9 +30,7 @@ impl EntryHasher {
 
     /// The entry digest.
     pub fn finish(self) -> Digest32 {
-        DomainHasher::<Sha256>::new("entry")
-            .field(&self.0.finalize())
-            .finish()
+        DomainHasher::<Sha256>::new("entry").field(&self.0.finalize()).finish()
     }
 }
 
@@ -54,38 +52,20 @@ pub struct DigestChain {
 impl DigestChain {
     /// Version 0 of a record: `d_0 = H("record", recordId)`.
     pub fn genesis(record: RecordId) -> Self {
-        let head = DomainHasher::<Sha256>::new("record")
-            .field(&record.0)
-            .finish();
-        Self {
-            record,
-            version: 0,
-            head,
-        }
+        let head = DomainHasher::<Sha256>::new("record").field(&record.0).finish();
+        Self { record, version: 0, head }
     }
 
     /// Resumes a chain from a known head (e.g. a logged version).
     pub fn resume(record: RecordId, version: u64, head: Digest32) -> Self {
-        Self {
-            record,
-            version,
-            head,
-        }
+        Self { record, version, head }
     }
 
     /// Appends entry `version + 1` given its digest `H(c_i)`, returning the new head.
     pub fn append(&self, entry_digest: &Digest32) -> Self {
         let version = self.version + 1;
-        let head = DomainHasher::<Sha256>::new("chain")
-            .field(&self.head)
-            .u64(version)
-            .field(entry_digest)
-            .finish();
-        Self {
-            record: self.record,
-            version,
-            head,
-        }
+        let head = DomainHasher::<Sha256>::new("chain").field(&self.head).u64(version).field(entry_digest).finish();
+        Self { record: self.record, version, head }
     }
 
     /// The record this chain belongs to.
@@ -105,11 +85,7 @@ impl DigestChain {
 
     /// The chameleon message `(recordId, j, d_j)` for this version.
     pub fn message(&self) -> ChameleonMessage {
-        ChameleonMessage {
-            record: self.record,
-            version: self.version,
-            digest: self.head,
-        }
+        ChameleonMessage { record: self.record, version: self.version, digest: self.head }
     }
 }
 
@@ -148,9 +124,7 @@ mod tests {
         let ba = DigestChain::genesis(record).append(&b).append(&a);
         assert_ne!(ab.head(), ba.head());
         assert_eq!(ab.version(), 2);
-        let other = DigestChain::genesis(RecordId([8; 32]))
-            .append(&a)
-            .append(&b);
+        let other = DigestChain::genesis(RecordId([8; 32])).append(&a).append(&b);
         assert_ne!(ab.head(), other.head());
     }
 
@@ -169,9 +143,6 @@ mod tests {
         let record = RecordId([1; 32]);
         let one = DigestChain::genesis(record).append(&entry_digest(b"1"));
         let resumed = DigestChain::resume(record, one.version(), one.head());
-        assert_eq!(
-            one.append(&entry_digest(b"2")),
-            resumed.append(&entry_digest(b"2"))
-        );
+        assert_eq!(one.append(&entry_digest(b"2")), resumed.append(&entry_digest(b"2")));
     }
 }

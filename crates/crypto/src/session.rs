@@ -145,11 +145,7 @@ fn take<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
 
 fn check_len(message: &'static str, bytes: &[u8], expected: usize) -> Result<(), SessionError> {
     if bytes.len() != expected {
-        return Err(SessionError::Malformed {
-            message,
-            expected,
-            actual: bytes.len(),
-        });
+        return Err(SessionError::Malformed { message, expected, actual: bytes.len() });
     }
     Ok(())
 }
@@ -170,11 +166,7 @@ impl ClientHello {
     /// Decodes [`ClientHello::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SessionError> {
         check_len("client hello", bytes, Self::LEN)?;
-        Ok(Self {
-            ephemeral: take(bytes, 0),
-            client: Address::from(take::<20>(bytes, 32)),
-            nonce: take(bytes, 52),
-        })
+        Ok(Self { ephemeral: take(bytes, 0), client: Address::from(take::<20>(bytes, 32)), nonce: take(bytes, 52) })
     }
 }
 
@@ -219,10 +211,7 @@ impl ClientFinish {
     /// Decodes [`ClientFinish::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SessionError> {
         check_len("client finish", bytes, Self::LEN)?;
-        Ok(Self {
-            signature: take(bytes, 0),
-            mac: take(bytes, 65),
-        })
+        Ok(Self { signature: take(bytes, 0), mac: take(bytes, 65) })
     }
 }
 
@@ -239,11 +228,7 @@ fn transcript(hello: &ClientHello, server_ephemeral: &[u8; 32], enclave_id: &B25
 }
 
 fn signed_digest(role: &str, transcript: &B256) -> B256 {
-    B256::from(
-        DomainHasher::<Sha256>::new(role)
-            .field(transcript.as_slice())
-            .finish(),
-    )
+    B256::from(DomainHasher::<Sha256>::new(role).field(transcript.as_slice()).finish())
 }
 
 struct KeySchedule {
@@ -255,13 +240,8 @@ struct KeySchedule {
 impl KeySchedule {
     fn derive(shared: &dh::SharedSecret, transcript: &B256) -> Self {
         let mut okm = Zeroizing::new([0u8; 96]);
-        kdf::derive(
-            transcript.as_slice(),
-            shared.as_bytes(),
-            domain_tag("session-keys").as_bytes(),
-            okm.as_mut(),
-        )
-        .expect("96 bytes is within HKDF-SHA256's output limit");
+        kdf::derive(transcript.as_slice(), shared.as_bytes(), domain_tag("session-keys").as_bytes(), okm.as_mut())
+            .expect("96 bytes is within HKDF-SHA256's output limit");
         Self {
             client_to_server: Zeroizing::new(okm[..32].try_into().expect("32-byte slice")),
             server_to_client: Zeroizing::new(okm[32..64].try_into().expect("32-byte slice")),
@@ -281,16 +261,8 @@ impl KeySchedule {
         self.mac(label, body).finalize().into_bytes().into()
     }
 
-    fn verify(
-        &self,
-        label: &[u8],
-        body: &[u8],
-        tag: &[u8; 32],
-        party: &'static str,
-    ) -> Result<(), SessionError> {
-        self.mac(label, body)
-            .verify_slice(tag)
-            .map_err(|_| SessionError::BadMac { party })
+    fn verify(&self, label: &[u8], body: &[u8], tag: &[u8; 32], party: &'static str) -> Result<(), SessionError> {
+        self.mac(label, body).verify_slice(tag).map_err(|_| SessionError::BadMac { party })
     }
 }
 
@@ -311,53 +283,24 @@ pub fn client_start(
     let secret = dh::Secret::generate(rng);
     let mut nonce = [0u8; 32];
     rng.fill_bytes(&mut nonce);
-    let hello = ClientHello {
-        ephemeral: secret.public_key(),
-        client: key.address(),
-        nonce,
-    };
-    (
-        ClientAwaitingServer {
-            key,
-            trusted,
-            secret,
-            hello,
-        },
-        hello,
-    )
+    let hello = ClientHello { ephemeral: secret.public_key(), client: key.address(), nonce };
+    (ClientAwaitingServer { key, trusted, secret, hello }, hello)
 }
 
 impl ClientAwaitingServer {
     /// Verifies the enclave's answer and finishes the client side.
     pub fn finish(self, reply: &ServerHello) -> Result<(Session, ClientFinish), SessionError> {
         if reply.enclave_id != self.trusted.id {
-            return Err(SessionError::WrongEnclave {
-                expected: self.trusted.id,
-                actual: reply.enclave_id,
-            });
+            return Err(SessionError::WrongEnclave { expected: self.trusted.id, actual: reply.enclave_id });
         }
         let th = transcript(&self.hello, &reply.ephemeral, &reply.enclave_id);
-        signing::verify(
-            &signed_digest("session-enclave-signature", &th),
-            &reply.signature,
-            self.trusted.report_signer,
-        )
-        .map_err(|source| SessionError::BadSignature {
-            party: "enclave",
-            source,
-        })?;
+        signing::verify(&signed_digest("session-enclave-signature", &th), &reply.signature, self.trusted.report_signer)
+            .map_err(|source| SessionError::BadSignature { party: "enclave", source })?;
         let shared = self.secret.diffie_hellman(&reply.ephemeral)?;
         let keys = KeySchedule::derive(&shared, &th);
-        keys.verify(
-            b"server",
-            reply.enclave_id.as_slice(),
-            &reply.mac,
-            "enclave",
-        )?;
+        keys.verify(b"server", reply.enclave_id.as_slice(), &reply.mac, "enclave")?;
         let finish = ClientFinish {
-            signature: self
-                .key
-                .sign_digest(&signed_digest("session-client-signature", &th)),
+            signature: self.key.sign_digest(&signed_digest("session-client-signature", &th)),
             mac: keys.tag(b"client", self.hello.client.as_slice()),
         };
         let session = Session::new(th, &keys.client_to_server, &keys.server_to_client);
@@ -390,14 +333,7 @@ pub fn server_respond(
         signature: key.sign_digest(&signed_digest("session-enclave-signature", &th)),
         mac: keys.tag(b"server", enclave_id.as_slice()),
     };
-    Ok((
-        ServerAwaitingFinish {
-            client: hello.client,
-            transcript: th,
-            keys,
-        },
-        reply,
-    ))
+    Ok((ServerAwaitingFinish { client: hello.client, transcript: th, keys }, reply))
 }
 
 impl ServerAwaitingFinish {
@@ -410,22 +346,10 @@ impl ServerAwaitingFinish {
     /// Verifies the client's signature and key confirmation, yielding the session and
     /// the authenticated client address.
     pub fn finish(self, finish: &ClientFinish) -> Result<(Session, Address), SessionError> {
-        signing::verify(
-            &signed_digest("session-client-signature", &self.transcript),
-            &finish.signature,
-            self.client,
-        )
-        .map_err(|source| SessionError::BadSignature {
-            party: "client",
-            source,
-        })?;
-        self.keys
-            .verify(b"client", self.client.as_slice(), &finish.mac, "client")?;
-        let session = Session::new(
-            self.transcript,
-            &self.keys.server_to_client,
-            &self.keys.client_to_server,
-        );
+        signing::verify(&signed_digest("session-client-signature", &self.transcript), &finish.signature, self.client)
+            .map_err(|source| SessionError::BadSignature { party: "client", source })?;
+        self.keys.verify(b"client", self.client.as_slice(), &finish.mac, "client")?;
+        let session = Session::new(self.transcript, &self.keys.server_to_client, &self.keys.client_to_server);
         Ok((session, self.client))
     }
 }
@@ -437,10 +361,7 @@ struct Direction {
 
 impl Direction {
     fn new(key: &[u8; 32]) -> Self {
-        Self {
-            cipher: Aes256Gcm::new(key.into()),
-            sequence: 0,
-        }
+        Self { cipher: Aes256Gcm::new(key.into()), sequence: 0 }
     }
 }
 
@@ -465,12 +386,7 @@ impl Session {
     fn new(id: B256, send: &[u8; 32], receive: &[u8; 32]) -> Self {
         let mut associated_data = domain_tag("session-record").into_bytes();
         associated_data.extend_from_slice(id.as_slice());
-        Self {
-            id,
-            associated_data,
-            send: Direction::new(send),
-            receive: Direction::new(receive),
-        }
+        Self { id, associated_data, send: Direction::new(send), receive: Direction::new(receive) }
     }
 
     /// The session id (transcript hash), the same on both sides.
@@ -485,13 +401,7 @@ impl Session {
         let body = self
             .send
             .cipher
-            .encrypt(
-                &record_nonce(sequence).into(),
-                Payload {
-                    msg: plaintext,
-                    aad: &self.associated_data,
-                },
-            )
+            .encrypt(&record_nonce(sequence).into(), Payload { msg: plaintext, aad: &self.associated_data })
             .map_err(|_| SessionError::Exhausted)?;
         self.send.sequence = next;
         let mut record = Vec::with_capacity(8 + body.len());
@@ -512,27 +422,15 @@ impl Session {
         let sequence = u64::from_be_bytes(take(record, 0));
         let expected = self.receive.sequence;
         if sequence < expected {
-            return Err(SessionError::Replay {
-                got: sequence,
-                expected,
-            });
+            return Err(SessionError::Replay { got: sequence, expected });
         }
         if sequence > expected {
-            return Err(SessionError::OutOfOrder {
-                got: sequence,
-                expected,
-            });
+            return Err(SessionError::OutOfOrder { got: sequence, expected });
         }
         let plaintext = self
             .receive
             .cipher
-            .decrypt(
-                &record_nonce(sequence).into(),
-                Payload {
-                    msg: &record[8..],
-                    aad: &self.associated_data,
-                },
-            )
+            .decrypt(&record_nonce(sequence).into(), Payload { msg: &record[8..], aad: &self.associated_data })
             .map_err(|_| SessionError::Tampered { sequence })?;
         self.receive.sequence = expected.checked_add(1).ok_or(SessionError::Exhausted)?;
         Ok(plaintext)

@@ -72,10 +72,8 @@ impl EthKey {
 
     /// Signs a 32-byte digest (RFC 6979 deterministic, low-`s`), `r ‖ s ‖ v` with v = 27/28.
     pub fn sign_digest(&self, digest: &B256) -> [u8; 65] {
-        let (signature, recovery) = self
-            .key
-            .sign_prehash_recoverable(digest.as_slice())
-            .expect("a 32-byte prehash is always signable");
+        let (signature, recovery) =
+            self.key.sign_prehash_recoverable(digest.as_slice()).expect("a 32-byte prehash is always signable");
         let signature = Signature::from((signature, recovery)).normalized_s();
         let mut out = [0u8; 65];
         out[..64].copy_from_slice(&signature.as_bytes()[..64]);
@@ -96,29 +94,21 @@ pub fn recover(digest: &B256, signature: &[u8]) -> Result<Address, SignatureErro
     match signature.last() {
         Some(27 | 28) if signature.len() == 65 => {}
         _ => {
-            return Err(SignatureError::Malformed(
-                "expected 65 bytes r ‖ s ‖ v with v = 27 or 28".into(),
-            ));
+            return Err(SignatureError::Malformed("expected 65 bytes r ‖ s ‖ v with v = 27 or 28".into()));
         }
     }
-    let signature =
-        Signature::from_raw(signature).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    let signature = Signature::from_raw(signature).map_err(|e| SignatureError::Malformed(e.to_string()))?;
     if signature.normalize_s().is_some() {
         return Err(SignatureError::HighS);
     }
-    signature
-        .recover_address_from_prehash(digest)
-        .map_err(|_| SignatureError::Unrecoverable)
+    signature.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable)
 }
 
 /// Checks that `signature` over `digest` is by `expected`.
 pub fn verify(digest: &B256, signature: &[u8], expected: Address) -> Result<(), SignatureError> {
     let recovered = recover(digest, signature)?;
     if recovered != expected {
-        return Err(SignatureError::WrongSigner {
-            recovered,
-            expected,
-        });
+        return Err(SignatureError::WrongSigner { recovered, expected });
     }
     Ok(())
 }

@@ -11,9 +11,7 @@ fn scalar(bytes: [u8; 32]) -> Scalar {
 }
 
 fn point(bytes: [u8; 32]) -> RistrettoPoint {
-    curve25519_dalek::ristretto::CompressedRistretto(bytes)
-        .decompress()
-        .expect("valid point")
+    curve25519_dalek::ristretto::CompressedRistretto(bytes).decompress().expect("valid point")
 }
 
 #[test]
@@ -88,31 +86,14 @@ fn encodings_round_trip_and_reject_garbage() {
     assert_eq!(PublicKey::from_bytes(&public.to_bytes()).unwrap(), public);
     assert_eq!(HashValue::from_bytes(&h.to_bytes()).unwrap(), h);
     assert_eq!(CheckString::from_bytes(&check.to_bytes()).unwrap(), check);
-    assert_eq!(
-        Trapdoor::from_bytes(&trapdoor.to_bytes())
-            .unwrap()
-            .public_key(),
-        public
-    );
-    assert!(
-        HashValue::from_bytes(&[0u8; 32]).is_err(),
-        "identity refused"
-    );
-    assert!(
-        HashValue::from_bytes(&[0xff; 32]).is_err(),
-        "non-canonical refused"
-    );
+    assert_eq!(Trapdoor::from_bytes(&trapdoor.to_bytes()).unwrap().public_key(), public);
+    assert!(HashValue::from_bytes(&[0u8; 32]).is_err(), "identity refused");
+    assert!(HashValue::from_bytes(&[0xff; 32]).is_err(), "non-canonical refused");
     assert!(HashValue::from_bytes(&[1u8; 31]).is_err(), "short refused");
     let mut high_s = check.to_bytes();
     high_s[32..].copy_from_slice(&[0xff; 32]);
-    assert!(
-        CheckString::from_bytes(&high_s).is_err(),
-        "non-canonical scalar refused"
-    );
-    assert!(
-        Trapdoor::from_bytes(&[0u8; 32]).is_err(),
-        "zero trapdoor refused"
-    );
+    assert!(CheckString::from_bytes(&high_s).is_err(), "non-canonical scalar refused");
+    assert!(Trapdoor::from_bytes(&[0u8; 32]).is_err(), "zero trapdoor refused");
 }
 
 /// Krawczyk–Rabin as seed 000 uses it, written here only to show its weakness:
@@ -140,19 +121,11 @@ fn chameleon_key_exposure_free() {
     // Krawczyk–Rabin: two public collisions reveal the trapdoor with the textbook formula.
     let x = Scalar::random(&mut rng);
     let y = RISTRETTO_BASEPOINT_TABLE * &x;
-    let (m, r, m2) = (
-        Scalar::random(&mut rng),
-        Scalar::random(&mut rng),
-        Scalar::random(&mut rng),
-    );
+    let (m, r, m2) = (Scalar::random(&mut rng), Scalar::random(&mut rng), Scalar::random(&mut rng));
     let h = krawczyk_rabin::hash(&y, m, r);
     let r2 = krawczyk_rabin::collide(x, m, r, m2);
     assert_eq!(krawczyk_rabin::hash(&y, m2, r2), h, "a real collision");
-    assert_eq!(
-        krawczyk_rabin::recover_trapdoor(m, r, m2, r2),
-        x,
-        "KR leaks its trapdoor"
-    );
+    assert_eq!(krawczyk_rabin::recover_trapdoor(m, r, m2, r2), x, "KR leaks its trapdoor");
 
     // Ours: many public collisions for one anchor.
     let (trapdoor, public) = chameleon::keygen(&mut rng);
@@ -172,10 +145,7 @@ fn chameleon_key_exposure_free() {
             let s = scalar(check.response());
             let e = challenge_from_public(&y, &r, message);
             // The observer's values are the real ones: they satisfy the check equation.
-            assert_eq!(
-                r - e * y - RISTRETTO_BASEPOINT_TABLE * &s,
-                point(h.to_bytes())
-            );
+            assert_eq!(r - e * y - RISTRETTO_BASEPOINT_TABLE * &s, point(h.to_bytes()));
             (s, e, Scalar::from_bytes_mod_order(r.compress().to_bytes()))
         })
         .collect();
@@ -185,11 +155,7 @@ fn chameleon_key_exposure_free() {
     // (a·s_i + b·s_j) / (c·e_i + d·e_j) over pairs of collisions, recover nothing.
     let coefficients = [-2i64, -1, 1, 2];
     let as_scalar = |v: i64| {
-        if v < 0 {
-            -Scalar::from(v.unsigned_abs())
-        } else {
-            Scalar::from(v as u64)
-        }
+        if v < 0 { -Scalar::from(v.unsigned_abs()) } else { Scalar::from(v as u64) }
     };
     let mut tried = 0;
     for (i, (s_i, e_i, r_i)) in published.iter().enumerate() {
@@ -211,8 +177,7 @@ fn chameleon_key_exposure_free() {
                                 continue;
                             }
                             tried += 1;
-                            let candidate =
-                                (as_scalar(a) * s_i + as_scalar(b) * s_j) * denominator.invert();
+                            let candidate = (as_scalar(a) * s_i + as_scalar(b) * s_j) * denominator.invert();
                             assert!(!is_trapdoor(candidate), "trapdoor recovered");
                         }
                     }

@@ -16,11 +16,7 @@ fn warrant(patient: &EthKey, doctors: &[(Address, u64, u64)]) -> Warrant {
         patient: patient.address(),
         doctors: doctors
             .iter()
-            .map(|&(doctor, not_before, not_after)| DoctorTerm {
-                doctor,
-                notBefore: not_before,
-                notAfter: not_after,
-            })
+            .map(|&(doctor, not_before, not_after)| DoctorTerm { doctor, notBefore: not_before, notAfter: not_after })
             .collect(),
         aux: B256::repeat_byte(0xaa),
     }
@@ -46,69 +42,33 @@ fn type_strings_match_the_contracts() {
 fn warrant_authorizes_named_doctors_in_their_period() {
     let mut rng = StdRng::seed_from_u64(1);
     let patient = EthKey::generate(&mut rng);
-    let (a, b, c) = (
-        EthKey::generate(&mut rng),
-        EthKey::generate(&mut rng),
-        EthKey::generate(&mut rng),
-    );
+    let (a, b, c) = (EthKey::generate(&mut rng), EthKey::generate(&mut rng), EthKey::generate(&mut rng));
     let domain = eip712::domain(31337, REGISTRY);
-    let group = warrant(
-        &patient,
-        &[(a.address(), 100, 200), (b.address(), 150, 300)],
-    );
+    let group = warrant(&patient, &[(a.address(), 100, 200), (b.address(), 150, 300)]);
     let signed = SignedWarrant::sign(&patient, group.clone(), &domain);
 
     assert_eq!(signed.authorize(&domain, a.address(), 100), Ok(0));
     assert_eq!(signed.authorize(&domain, b.address(), 300), Ok(1));
-    assert_eq!(
-        signed.authorize(&domain, c.address(), 150),
-        Err(WarrantError::DoctorNotNamed(c.address()))
-    );
-    assert!(matches!(
-        signed.authorize(&domain, a.address(), 201),
-        Err(WarrantError::OutsidePeriod { .. })
-    ));
-    assert!(matches!(
-        signed.authorize(&domain, b.address(), 149),
-        Err(WarrantError::OutsidePeriod { .. })
-    ));
+    assert_eq!(signed.authorize(&domain, c.address(), 150), Err(WarrantError::DoctorNotNamed(c.address())));
+    assert!(matches!(signed.authorize(&domain, a.address(), 201), Err(WarrantError::OutsidePeriod { .. })));
+    assert!(matches!(signed.authorize(&domain, b.address(), 149), Err(WarrantError::OutsidePeriod { .. })));
 
     // Signed by someone other than the patient.
     let forged = SignedWarrant::sign(&a, group.clone(), &domain);
     assert!(matches!(
         forged.authorize(&domain, a.address(), 150),
-        Err(WarrantError::BadSignature(
-            SignatureError::WrongSigner { .. }
-        ))
+        Err(WarrantError::BadSignature(SignatureError::WrongSigner { .. }))
     ));
     // Altered after signing: another doctor slipped in.
     let mut altered = signed.clone();
-    altered.warrant.doctors.push(DoctorTerm {
-        doctor: c.address(),
-        notBefore: 0,
-        notAfter: u64::MAX,
-    });
-    assert!(matches!(
-        altered.authorize(&domain, c.address(), 150),
-        Err(WarrantError::BadSignature(_))
-    ));
+    altered.warrant.doctors.push(DoctorTerm { doctor: c.address(), notBefore: 0, notAfter: u64::MAX });
+    assert!(matches!(altered.authorize(&domain, c.address(), 150), Err(WarrantError::BadSignature(_))));
     // Another chain or another contract.
-    assert!(
-        signed
-            .authorize(&eip712::domain(1, REGISTRY), a.address(), 150)
-            .is_err()
-    );
-    assert!(
-        signed
-            .authorize(&eip712::domain(31337, Address::ZERO), a.address(), 150)
-            .is_err()
-    );
+    assert!(signed.authorize(&eip712::domain(1, REGISTRY), a.address(), 150).is_err());
+    assert!(signed.authorize(&eip712::domain(31337, Address::ZERO), a.address(), 150).is_err());
     // No doctors at all.
     let empty = SignedWarrant::sign(&patient, warrant(&patient, &[]), &domain);
-    assert_eq!(
-        empty.authorize(&domain, a.address(), 150),
-        Err(WarrantError::NoDoctors)
-    );
+    assert_eq!(empty.authorize(&domain, a.address(), 150), Err(WarrantError::NoDoctors));
 }
 
 #[test]
@@ -128,11 +88,7 @@ fn reports_verify_only_for_the_enclave_key() {
     let mut replayed = report.clone();
     replayed.version = 4;
     assert!(eip712::verify(&replayed, &domain, &signature, enclave.address()).is_err());
-    let completion = CompletionReport {
-        requestId: U256::from(7),
-        jobHash: B256::ZERO,
-        resultHash: B256::ZERO,
-    };
+    let completion = CompletionReport { requestId: U256::from(7), jobHash: B256::ZERO, resultHash: B256::ZERO };
     let forged = eip712::sign(&EthKey::generate(&mut rng), &completion, &domain);
     assert!(eip712::verify(&completion, &domain, &forged, enclave.address()).is_err());
 }
@@ -146,11 +102,7 @@ fn signatures_are_strict() {
     assert!(signature[64] == 27 || signature[64] == 28);
     assert_eq!(signing::recover(&digest, &signature), Ok(key.address()));
     // The malleable twin (n − s, flipped v) is refused, as ecrecover-based contracts must.
-    let n = U256::from_str_radix(
-        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
-        16,
-    )
-    .unwrap();
+    let n = U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).unwrap();
     let s = U256::from_be_slice(&signature[32..64]);
     let mut twin = signature;
     twin[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
@@ -158,22 +110,10 @@ fn signatures_are_strict() {
     assert_eq!(signing::recover(&digest, &twin), Err(SignatureError::HighS));
     let mut bad_v = signature;
     bad_v[64] = 1;
-    assert!(matches!(
-        signing::recover(&digest, &bad_v),
-        Err(SignatureError::Malformed(_))
-    ));
-    assert!(matches!(
-        signing::recover(&digest, &signature[..64]),
-        Err(SignatureError::Malformed(_))
-    ));
-    assert_eq!(
-        EthKey::from_bytes(&key.to_bytes()).unwrap().address(),
-        key.address()
-    );
-    assert_eq!(
-        EthKey::from_bytes(&[0u8; 32]).err(),
-        Some(SignatureError::InvalidKey)
-    );
+    assert!(matches!(signing::recover(&digest, &bad_v), Err(SignatureError::Malformed(_))));
+    assert!(matches!(signing::recover(&digest, &signature[..64]), Err(SignatureError::Malformed(_))));
+    assert_eq!(EthKey::from_bytes(&key.to_bytes()).unwrap().address(), key.address());
+    assert_eq!(EthKey::from_bytes(&[0u8; 32]).err(), Some(SignatureError::InvalidKey));
 }
 
 proptest! {

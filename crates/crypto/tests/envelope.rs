@@ -1,8 +1,7 @@
 //! Chunked entry encryption: round trips, and every kind of tampering fails.
 
 use healthchain_crypto::envelope::{
-    self, DEFAULT_CHUNK_SIZE, EntryContext, EntryOpener, EntrySealer, EnvelopeError, HEADER_LEN,
-    RecordKey, TAG_LEN,
+    self, DEFAULT_CHUNK_SIZE, EntryContext, EntryOpener, EntrySealer, EnvelopeError, HEADER_LEN, RecordKey, TAG_LEN,
 };
 use healthchain_crypto::record::RecordId;
 use proptest::prelude::*;
@@ -11,10 +10,7 @@ use rand::{SeedableRng, rngs::StdRng};
 const SEALED: usize = DEFAULT_CHUNK_SIZE as usize + TAG_LEN;
 
 fn context(index: u64) -> EntryContext {
-    EntryContext {
-        record: RecordId([9; 32]),
-        entry_index: index,
-    }
+    EntryContext { record: RecordId([9; 32]), entry_index: index }
 }
 
 fn sample(len: usize) -> Vec<u8> {
@@ -29,15 +25,8 @@ fn round_trips_at_chunk_boundaries() {
     for len in [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 3 * chunk + 17] {
         let plaintext = sample(len);
         let sealed = envelope::encrypt_entry(&key, context(1), &plaintext, &mut rng);
-        assert_eq!(
-            sealed.len(),
-            HEADER_LEN + len + len.div_ceil(chunk).max(1) * TAG_LEN
-        );
-        assert_eq!(
-            envelope::decrypt_entry(&key, context(1), &sealed).unwrap(),
-            plaintext,
-            "len {len}"
-        );
+        assert_eq!(sealed.len(), HEADER_LEN + len + len.div_ceil(chunk).max(1) * TAG_LEN);
+        assert_eq!(envelope::decrypt_entry(&key, context(1), &sealed).unwrap(), plaintext, "len {len}");
     }
 }
 
@@ -45,12 +34,7 @@ fn round_trips_at_chunk_boundaries() {
 fn truncation_fails() {
     let mut rng = rand::rng();
     let key = RecordKey::generate(&mut rng);
-    let sealed = envelope::encrypt_entry(
-        &key,
-        context(1),
-        &sample(3 * DEFAULT_CHUNK_SIZE as usize + 5),
-        &mut rng,
-    );
+    let sealed = envelope::encrypt_entry(&key, context(1), &sample(3 * DEFAULT_CHUNK_SIZE as usize + 5), &mut rng);
     // Cut at a chunk boundary: the remaining last chunk is not flagged last.
     let at_boundary = &sealed[..HEADER_LEN + 2 * SEALED];
     assert!(matches!(
@@ -60,43 +44,23 @@ fn truncation_fails() {
     // Cut inside a chunk.
     assert!(envelope::decrypt_entry(&key, context(1), &sealed[..sealed.len() - 1]).is_err());
     // Nothing but the header, or less.
-    assert_eq!(
-        envelope::decrypt_entry(&key, context(1), &sealed[..HEADER_LEN]),
-        Err(EnvelopeError::Truncated)
-    );
-    assert_eq!(
-        envelope::decrypt_entry(&key, context(1), &sealed[..3]),
-        Err(EnvelopeError::BadHeader)
-    );
+    assert_eq!(envelope::decrypt_entry(&key, context(1), &sealed[..HEADER_LEN]), Err(EnvelopeError::Truncated));
+    assert_eq!(envelope::decrypt_entry(&key, context(1), &sealed[..3]), Err(EnvelopeError::BadHeader));
 }
 
 #[test]
 fn reordering_and_misplacement_fail() {
     let mut rng = rand::rng();
     let key = RecordKey::generate(&mut rng);
-    let sealed = envelope::encrypt_entry(
-        &key,
-        context(1),
-        &sample(3 * DEFAULT_CHUNK_SIZE as usize),
-        &mut rng,
-    );
+    let sealed = envelope::encrypt_entry(&key, context(1), &sample(3 * DEFAULT_CHUNK_SIZE as usize), &mut rng);
     let mut swapped = sealed.clone();
-    let (first, second) = (
-        HEADER_LEN..HEADER_LEN + SEALED,
-        HEADER_LEN + SEALED..HEADER_LEN + 2 * SEALED,
-    );
+    let (first, second) = (HEADER_LEN..HEADER_LEN + SEALED, HEADER_LEN + SEALED..HEADER_LEN + 2 * SEALED);
     swapped[first.clone()].copy_from_slice(&sealed[second.clone()]);
     swapped[second].copy_from_slice(&sealed[first]);
-    assert_eq!(
-        envelope::decrypt_entry(&key, context(1), &swapped),
-        Err(EnvelopeError::Tampered { chunk: 0 })
-    );
+    assert_eq!(envelope::decrypt_entry(&key, context(1), &swapped), Err(EnvelopeError::Tampered { chunk: 0 }));
     // Another entry index, another record, another key.
     assert!(envelope::decrypt_entry(&key, context(2), &sealed).is_err());
-    let other_record = EntryContext {
-        record: RecordId([1; 32]),
-        entry_index: 1,
-    };
+    let other_record = EntryContext { record: RecordId([1; 32]), entry_index: 1 };
     assert!(envelope::decrypt_entry(&key, other_record, &sealed).is_err());
     assert!(envelope::decrypt_entry(&RecordKey::generate(&mut rng), context(1), &sealed).is_err());
 }
@@ -108,19 +72,11 @@ fn streaming_matches_one_shot_and_enforces_chunk_sizes() {
     let plaintext = sample(5000);
     let mut sealed = Vec::new();
     let mut sealer = EntrySealer::new(&key, context(4), 2048, &mut rng, &mut sealed).unwrap();
-    assert!(matches!(
-        sealer.seal_chunk(&plaintext[..100], &mut sealed),
-        Err(EnvelopeError::WrongChunkLength { .. })
-    ));
+    assert!(matches!(sealer.seal_chunk(&plaintext[..100], &mut sealed), Err(EnvelopeError::WrongChunkLength { .. })));
     sealer.seal_chunk(&plaintext[..2048], &mut sealed).unwrap();
-    sealer
-        .seal_chunk(&plaintext[2048..4096], &mut sealed)
-        .unwrap();
+    sealer.seal_chunk(&plaintext[2048..4096], &mut sealed).unwrap();
     sealer.seal_last(&plaintext[4096..], &mut sealed).unwrap();
-    assert_eq!(
-        envelope::decrypt_entry(&key, context(4), &sealed).unwrap(),
-        plaintext
-    );
+    assert_eq!(envelope::decrypt_entry(&key, context(4), &sealed).unwrap(), plaintext);
 
     let mut opener = EntryOpener::new(&key, context(4), &sealed[..HEADER_LEN]).unwrap();
     let mut out = Vec::new();

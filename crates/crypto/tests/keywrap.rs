@@ -1,9 +1,7 @@
 //! Two-layer key wrapping and the threshold committee.
 
 use healthchain_crypto::envelope::RecordKey;
-use healthchain_crypto::keywrap::{
-    self, Committee, DecryptionShare, KeyShare, Purpose, SecretKey, WrapError, Wrapped,
-};
+use healthchain_crypto::keywrap::{self, Committee, DecryptionShare, KeyShare, Purpose, SecretKey, WrapError, Wrapped};
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -11,33 +9,13 @@ const RECORD: &[u8] = b"record-id";
 const REQUEST: &[u8] = b"request-42";
 
 /// Wraps a record key in both layers: enclave inside, committee outside.
-fn wrap_both(
-    enclave: &SecretKey,
-    committee: &Committee,
-    key: &RecordKey,
-    rng: &mut StdRng,
-) -> Wrapped {
-    let inner = keywrap::wrap(
-        &enclave.public_key(),
-        key.as_bytes(),
-        Purpose::EnclaveLayer,
-        RECORD,
-        rng,
-    );
-    keywrap::wrap(
-        &committee.key(),
-        &inner.to_bytes(),
-        Purpose::CommitteeLayer,
-        RECORD,
-        rng,
-    )
+fn wrap_both(enclave: &SecretKey, committee: &Committee, key: &RecordKey, rng: &mut StdRng) -> Wrapped {
+    let inner = keywrap::wrap(&enclave.public_key(), key.as_bytes(), Purpose::EnclaveLayer, RECORD, rng);
+    keywrap::wrap(&committee.key(), &inner.to_bytes(), Purpose::CommitteeLayer, RECORD, rng)
 }
 
 fn shares(members: &[KeyShare], outer: &Wrapped, rng: &mut StdRng) -> Vec<DecryptionShare> {
-    members
-        .iter()
-        .map(|m| m.decryption_share(outer, REQUEST, rng))
-        .collect()
+    members.iter().map(|m| m.decryption_share(outer, REQUEST, rng)).collect()
 }
 
 #[test]
@@ -51,27 +29,15 @@ fn threshold_any_t_shares_open() {
         let all = shares(&members, &outer, &mut rng);
         // Every subset of size t opens the outer layer, and the enclave then opens T.
         for mask in 0u32..(1 << n) {
-            let subset: Vec<DecryptionShare> = all
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| mask & (1 << i) != 0)
-                .map(|(_, s)| *s)
-                .collect();
+            let subset: Vec<DecryptionShare> =
+                all.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| *s).collect();
             let result = committee.open(&outer, &subset, REQUEST, RECORD);
             if subset.len() >= t {
                 let inner = Wrapped::from_bytes(&result.unwrap()).unwrap();
-                let opened = enclave
-                    .unwrap_key(&inner, Purpose::EnclaveLayer, RECORD)
-                    .unwrap();
+                let opened = enclave.unwrap_key(&inner, Purpose::EnclaveLayer, RECORD).unwrap();
                 assert_eq!(opened, record_key.as_bytes());
             } else {
-                assert_eq!(
-                    result,
-                    Err(WrapError::NotEnoughShares {
-                        needed: t,
-                        got: subset.len()
-                    })
-                );
+                assert_eq!(result, Err(WrapError::NotEnoughShares { needed: t, got: subset.len() }));
             }
         }
     }
@@ -82,20 +48,12 @@ fn bad_duplicate_and_foreign_shares_do_not_count() {
     let mut rng = StdRng::seed_from_u64(2);
     let enclave = SecretKey::generate(&mut rng);
     let (committee, members) = keywrap::deal_committee(2, 3, &mut rng).unwrap();
-    let outer = wrap_both(
-        &enclave,
-        &committee,
-        &RecordKey::generate(&mut rng),
-        &mut rng,
-    );
+    let outer = wrap_both(&enclave, &committee, &RecordKey::generate(&mut rng), &mut rng);
     let good = members[0].decryption_share(&outer, REQUEST, &mut rng);
 
     // A share whose proof is for another request.
     let replayed = members[1].decryption_share(&outer, b"another request", &mut rng);
-    assert_eq!(
-        committee.verify_share(&outer, &replayed, REQUEST),
-        Err(WrapError::BadShareProof { index: 2 })
-    );
+    assert_eq!(committee.verify_share(&outer, &replayed, REQUEST), Err(WrapError::BadShareProof { index: 2 }));
     // A forged share point with member 2's index and a copied proof.
     let mut forged_bytes = replayed.to_bytes();
     forged_bytes[4..36].copy_from_slice(&good.share_point());
@@ -104,28 +62,16 @@ fn bad_duplicate_and_foreign_shares_do_not_count() {
     // A member of another committee.
     let (_, strangers) = keywrap::deal_committee(2, 5, &mut rng).unwrap();
     let stranger = strangers[4].decryption_share(&outer, REQUEST, &mut rng);
-    assert_eq!(
-        committee.verify_share(&outer, &stranger, REQUEST),
-        Err(WrapError::UnknownMember { index: 5 })
-    );
+    assert_eq!(committee.verify_share(&outer, &stranger, REQUEST), Err(WrapError::UnknownMember { index: 5 }));
 
     // None of these, nor a duplicate of the good one, helps reach t = 2 ...
     assert_eq!(
-        committee.open(
-            &outer,
-            &[good, good, replayed, forged, stranger],
-            REQUEST,
-            RECORD
-        ),
+        committee.open(&outer, &[good, good, replayed, forged, stranger], REQUEST, RECORD),
         Err(WrapError::NotEnoughShares { needed: 2, got: 1 })
     );
     // ... and they do not stop an honest majority.
     let honest = members[2].decryption_share(&outer, REQUEST, &mut rng);
-    assert!(
-        committee
-            .open(&outer, &[forged, good, replayed, honest], REQUEST, RECORD)
-            .is_ok()
-    );
+    assert!(committee.open(&outer, &[forged, good, replayed, honest], REQUEST, RECORD).is_ok());
 }
 
 #[test]
@@ -133,63 +79,29 @@ fn layers_are_bound_to_their_purpose_key_and_context() {
     let mut rng = StdRng::seed_from_u64(3);
     let enclave = SecretKey::generate(&mut rng);
     let other = SecretKey::generate(&mut rng);
-    let wrapped = keywrap::wrap(
-        &enclave.public_key(),
-        b"secret",
-        Purpose::EnclaveLayer,
-        RECORD,
-        &mut rng,
-    );
-    assert_eq!(
-        enclave
-            .unwrap_key(&wrapped, Purpose::EnclaveLayer, RECORD)
-            .unwrap(),
-        b"secret"
-    );
-    assert_eq!(
-        other.unwrap_key(&wrapped, Purpose::EnclaveLayer, RECORD),
-        Err(WrapError::DoesNotOpen)
-    );
-    assert_eq!(
-        enclave.unwrap_key(&wrapped, Purpose::Result, RECORD),
-        Err(WrapError::DoesNotOpen)
-    );
-    assert_eq!(
-        enclave.unwrap_key(&wrapped, Purpose::EnclaveLayer, b"other record"),
-        Err(WrapError::DoesNotOpen)
-    );
+    let wrapped = keywrap::wrap(&enclave.public_key(), b"secret", Purpose::EnclaveLayer, RECORD, &mut rng);
+    assert_eq!(enclave.unwrap_key(&wrapped, Purpose::EnclaveLayer, RECORD).unwrap(), b"secret");
+    assert_eq!(other.unwrap_key(&wrapped, Purpose::EnclaveLayer, RECORD), Err(WrapError::DoesNotOpen));
+    assert_eq!(enclave.unwrap_key(&wrapped, Purpose::Result, RECORD), Err(WrapError::DoesNotOpen));
+    assert_eq!(enclave.unwrap_key(&wrapped, Purpose::EnclaveLayer, b"other record"), Err(WrapError::DoesNotOpen));
     let mut tampered = wrapped.to_bytes();
     *tampered.last_mut().unwrap() ^= 1;
     let tampered = Wrapped::from_bytes(&tampered).unwrap();
-    assert_eq!(
-        enclave.unwrap_key(&tampered, Purpose::EnclaveLayer, RECORD),
-        Err(WrapError::DoesNotOpen)
-    );
+    assert_eq!(enclave.unwrap_key(&tampered, Purpose::EnclaveLayer, RECORD), Err(WrapError::DoesNotOpen));
 }
 
 #[test]
 fn committee_parameters_are_checked() {
     let mut rng = StdRng::seed_from_u64(4);
-    assert!(matches!(
-        keywrap::deal_committee(0, 3, &mut rng),
-        Err(WrapError::InvalidThreshold { .. })
-    ));
-    assert!(matches!(
-        keywrap::deal_committee(4, 3, &mut rng),
-        Err(WrapError::InvalidThreshold { .. })
-    ));
+    assert!(matches!(keywrap::deal_committee(0, 3, &mut rng), Err(WrapError::InvalidThreshold { .. })));
+    assert!(matches!(keywrap::deal_committee(4, 3, &mut rng), Err(WrapError::InvalidThreshold { .. })));
     let (committee, members) = keywrap::deal_committee(2, 3, &mut rng).unwrap();
     let rebuilt = Committee::new(2, committee.key(), committee.members().to_vec()).unwrap();
     assert_eq!(rebuilt, committee);
     let mut duplicated = committee.members().to_vec();
     duplicated[1] = duplicated[0];
     assert!(Committee::new(2, committee.key(), duplicated).is_err());
-    assert_eq!(
-        KeyShare::from_bytes(&members[1].to_bytes())
-            .unwrap()
-            .public_key(),
-        members[1].public_key()
-    );
+    assert_eq!(KeyShare::from_bytes(&members[1].to_bytes()).unwrap().public_key(), members[1].public_key());
 }
 
 proptest! {

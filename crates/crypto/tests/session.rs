@@ -17,22 +17,14 @@ struct Parties {
 fn parties(rng: &mut StdRng) -> Parties {
     let client = EthKey::generate(rng);
     let enclave = EthKey::generate(rng);
-    let identity = EnclaveIdentity {
-        id: B256::repeat_byte(0xe1),
-        report_signer: enclave.address(),
-    };
-    Parties {
-        client,
-        enclave,
-        identity,
-    }
+    let identity = EnclaveIdentity { id: B256::repeat_byte(0xe1), report_signer: enclave.address() };
+    Parties { client, enclave, identity }
 }
 
 fn handshake(p: &Parties, rng: &mut StdRng) -> (Session, Session) {
     let (client_state, hello) = session::client_start(p.client.clone(), p.identity, rng);
     let hello = ClientHello::from_bytes(&hello.to_bytes()).unwrap();
-    let (server_state, reply) =
-        session::server_respond(&p.enclave, p.identity.id, &hello, rng).unwrap();
+    let (server_state, reply) = session::server_respond(&p.enclave, p.identity.id, &hello, rng).unwrap();
     let reply = ServerHello::from_bytes(&reply.to_bytes()).unwrap();
     let (client_session, finish) = client_state.finish(&reply).unwrap();
     let finish = ClientFinish::from_bytes(&finish.to_bytes()).unwrap();
@@ -68,92 +60,47 @@ fn session_rejects_replay_and_swapped_keys() {
     let first = client.seal(b"first").unwrap();
     let second = client.seal(b"second").unwrap();
     let third = client.seal(b"third").unwrap();
-    assert_eq!(
-        server.open(&second),
-        Err(SessionError::OutOfOrder {
-            got: 1,
-            expected: 0
-        })
-    );
+    assert_eq!(server.open(&second), Err(SessionError::OutOfOrder { got: 1, expected: 0 }));
     server.open(&first).unwrap();
-    assert_eq!(
-        server.open(&first),
-        Err(SessionError::Replay {
-            got: 0,
-            expected: 1
-        })
-    );
+    assert_eq!(server.open(&first), Err(SessionError::Replay { got: 0, expected: 1 }));
     let mut flipped = second.clone();
     flipped[10] ^= 1;
-    assert_eq!(
-        server.open(&flipped),
-        Err(SessionError::Tampered { sequence: 1 })
-    );
+    assert_eq!(server.open(&flipped), Err(SessionError::Tampered { sequence: 1 }));
     server.open(&second).unwrap();
     server.open(&third).unwrap();
     // A record from another session between the same parties.
     let (mut other_client, _) = handshake(&p, &mut rng);
     let foreign = other_client.seal(b"foreign").unwrap();
     let (_, mut fresh_server) = handshake(&p, &mut rng);
-    assert_eq!(
-        fresh_server.open(&foreign),
-        Err(SessionError::Tampered { sequence: 0 })
-    );
+    assert_eq!(fresh_server.open(&foreign), Err(SessionError::Tampered { sequence: 0 }));
 
     // Handshake: a man in the middle swapping the client's A for its own.
     let (client_state, mut hello) = session::client_start(p.client.clone(), p.identity, &mut rng);
-    let (mallory_state, mallory_hello) =
-        session::client_start(EthKey::generate(&mut rng), p.identity, &mut rng);
+    let (mallory_state, mallory_hello) = session::client_start(EthKey::generate(&mut rng), p.identity, &mut rng);
     drop(mallory_state);
     hello.ephemeral = mallory_hello.ephemeral;
-    let (server_state, reply) =
-        session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
-    assert!(matches!(
-        client_state.finish(&reply),
-        Err(SessionError::BadSignature {
-            party: "enclave",
-            ..
-        })
-    ));
+    let (server_state, reply) = session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
+    assert!(matches!(client_state.finish(&reply), Err(SessionError::BadSignature { party: "enclave", .. })));
     drop(server_state);
 
     // Swapping the enclave's B (signature still the enclave's own, over the real B).
     let (client_state, hello) = session::client_start(p.client.clone(), p.identity, &mut rng);
-    let (_, mut reply) =
-        session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
-    let (_, other_reply) =
-        session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
+    let (_, mut reply) = session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
+    let (_, other_reply) = session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
     reply.ephemeral = other_reply.ephemeral;
-    assert!(matches!(
-        client_state.finish(&reply),
-        Err(SessionError::BadSignature {
-            party: "enclave",
-            ..
-        })
-    ));
+    assert!(matches!(client_state.finish(&reply), Err(SessionError::BadSignature { party: "enclave", .. })));
 
     // Replaying an old server hello to a new client hello.
     let (client_state, _) = session::client_start(p.client.clone(), p.identity, &mut rng);
-    assert!(matches!(
-        client_state.finish(&other_reply),
-        Err(SessionError::BadSignature { .. })
-    ));
+    assert!(matches!(client_state.finish(&other_reply), Err(SessionError::BadSignature { .. })));
 
     // Replaying a client finish from one handshake into another.
     let (client_a, hello_a) = session::client_start(p.client.clone(), p.identity, &mut rng);
-    let (_, reply_a) =
-        session::server_respond(&p.enclave, p.identity.id, &hello_a, &mut rng).unwrap();
+    let (_, reply_a) = session::server_respond(&p.enclave, p.identity.id, &hello_a, &mut rng).unwrap();
     let (_, finish_a) = client_a.finish(&reply_a).unwrap();
     let (_, hello_b) = session::client_start(p.client.clone(), p.identity, &mut rng);
-    let (server_b, _) =
-        session::server_respond(&p.enclave, p.identity.id, &hello_b, &mut rng).unwrap();
-    assert!(matches!(
-        server_b.finish(&finish_a),
-        Err(SessionError::BadSignature {
-            party: "client",
-            ..
-        })
-    ));
+    let (server_b, _) = session::server_respond(&p.enclave, p.identity.id, &hello_b, &mut rng).unwrap();
+    assert!(matches!(server_b.finish(&finish_a), Err(SessionError::BadSignature { party: "client", .. })));
 }
 
 #[test]
@@ -166,10 +113,7 @@ fn wrong_identities_are_refused() {
     let (client_state, hello) = session::client_start(p.client.clone(), p.identity, &mut rng);
     let (_, reply) = session::server_respond(&impostor, p.identity.id, &hello, &mut rng).unwrap();
     match client_state.finish(&reply) {
-        Err(SessionError::BadSignature {
-            party: "enclave",
-            source: SignatureError::WrongSigner { expected, .. },
-        }) => {
+        Err(SessionError::BadSignature { party: "enclave", source: SignatureError::WrongSigner { expected, .. } }) => {
             assert_eq!(expected, p.enclave.address())
         }
         other => panic!("expected a wrong-signer refusal, got {:?}", other.err()),
@@ -177,33 +121,19 @@ fn wrong_identities_are_refused() {
 
     // An enclave answering under another id.
     let (client_state, hello) = session::client_start(p.client.clone(), p.identity, &mut rng);
-    let (_, reply) =
-        session::server_respond(&p.enclave, B256::repeat_byte(2), &hello, &mut rng).unwrap();
-    assert!(matches!(
-        client_state.finish(&reply),
-        Err(SessionError::WrongEnclave { .. })
-    ));
+    let (_, reply) = session::server_respond(&p.enclave, B256::repeat_byte(2), &hello, &mut rng).unwrap();
+    assert!(matches!(client_state.finish(&reply), Err(SessionError::WrongEnclave { .. })));
 
     // A client claiming an address whose key it does not hold.
     let victim = EthKey::generate(&mut rng);
     let (client_state, mut hello) = session::client_start(p.client.clone(), p.identity, &mut rng);
     hello.client = victim.address();
-    let (server_state, reply) =
-        session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
+    let (server_state, reply) = session::server_respond(&p.enclave, p.identity.id, &hello, &mut rng).unwrap();
     // The client's transcript differs from the server's, so it rejects the server first;
     // had it continued, the server would reject the signature by the wrong key.
     assert!(client_state.finish(&reply).is_err());
-    let forged = ClientFinish {
-        signature: p.client.sign_digest(&B256::ZERO),
-        mac: [0; 32],
-    };
-    assert!(matches!(
-        server_state.finish(&forged),
-        Err(SessionError::BadSignature {
-            party: "client",
-            ..
-        })
-    ));
+    let forged = ClientFinish { signature: p.client.sign_digest(&B256::ZERO), mac: [0; 32] };
+    assert!(matches!(server_state.finish(&forged), Err(SessionError::BadSignature { party: "client", .. })));
 
     // A low-order X25519 key is refused, not turned into an all-zero secret.
     let (_, mut hello) = session::client_start(p.client.clone(), p.identity, &mut rng);

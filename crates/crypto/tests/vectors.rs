@@ -58,36 +58,19 @@ fn wycheproof_x25519() {
         let secret = dh::Secret::from_bytes(hex32(&case.private));
         match secret.diffie_hellman(&hex32(&case.public)) {
             Ok(shared) => {
-                assert_eq!(
-                    hex::encode(shared.as_bytes()),
-                    case.shared,
-                    "tcId {}",
-                    case.id
-                );
+                assert_eq!(hex::encode(shared.as_bytes()), case.shared, "tcId {}", case.id);
                 matched += 1;
             }
             Err(dh::NonContributory) => {
                 // Refusing is right exactly when the shared secret would be all zeros.
-                assert_eq!(
-                    case.shared,
-                    "00".repeat(32),
-                    "tcId {} refused but has a shared secret",
-                    case.id
-                );
-                assert!(
-                    case.flags.iter().any(|f| f == "ZeroSharedSecret"),
-                    "tcId {}",
-                    case.id
-                );
+                assert_eq!(case.shared, "00".repeat(32), "tcId {} refused but has a shared secret", case.id);
+                assert!(case.flags.iter().any(|f| f == "ZeroSharedSecret"), "tcId {}", case.id);
                 assert_ne!(case.result, "valid");
                 refused += 1;
             }
         }
     }
-    assert!(
-        matched > 450 && refused > 0,
-        "matched {matched}, refused {refused}"
-    );
+    assert!(matched > 450 && refused > 0, "matched {matched}, refused {refused}");
 }
 
 #[test]
@@ -107,12 +90,7 @@ fn wycheproof_hkdf_sha256() {
                 result.unwrap_or_else(|e| panic!("tcId {}: {e}", case.id));
                 assert_eq!(hex::encode(&out), case.okm, "tcId {}", case.id);
             }
-            _ => assert_eq!(
-                result,
-                Err(kdf::OutputTooLong(case.size)),
-                "tcId {}",
-                case.id
-            ),
+            _ => assert_eq!(result, Err(kdf::OutputTooLong(case.size)), "tcId {}", case.id),
         }
     }
 }
