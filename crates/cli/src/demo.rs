@@ -1,10 +1,12 @@
 //! `healthchain demo`: the story on embedded defaults, as far as it is built.
 //!
-//! Today that is the cryptographic core on the shipped Synthea patients: each patient's
-//! bundle becomes an encrypted record whose chameleon anchor never changes across its
-//! follow-up visits, the record key is wrapped for the enclave and a 2-of-3 committee,
-//! a session and a warrant are exercised, and tampering attempts are refused. The ledger,
-//! the enclave process, storage and the sharing flows are reported as not yet built.
+//! Today that is the cryptographic core and the simulated enclave on the shipped Synthea
+//! patients: the enclave runs as a separate process whose evidence is verified; each
+//! patient's bundle becomes an encrypted record whose chameleon anchor never changes
+//! across its follow-up visits; the record key is wrapped to the enclave's attested key
+//! and a 2-of-3 committee; each patient opens an attested session to the enclave; a
+//! warrant is signed; tampering attempts are refused. The ledger, storage and the
+//! sharing flows are reported as not yet built.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,22 +15,28 @@ use std::time::Instant;
 use alloy_primitives::{Address, B256};
 use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
 use healthchain_crypto::envelope::{self, EntryContext, RecordKey};
-use healthchain_crypto::keywrap::{self, Purpose, SecretKey, Wrapped};
+use healthchain_crypto::keywrap::{self, Purpose};
 use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
-use healthchain_crypto::session::{self, EnclaveIdentity};
+use healthchain_crypto::session::EnclaveIdentity;
 use healthchain_crypto::signing::EthKey;
 use healthchain_crypto::{chameleon, hash};
+use healthchain_enclave::client;
+use healthchain_enclave::evidence::{Evidence, Policy, VerifiedEnclave};
+use healthchain_enclave::host::{
+    EnclaveBackend, EnclaveError, SimulatedConfig, SimulatedEnclave, measure, new_platform_secret, platform_address,
+};
+use healthchain_enclave::protocol::{Ecall, EcallResult};
+use healthchain_enclave::runtime::{STATUS_APP, Status};
 use serde_json::{Value, json};
 
 /// The Synthea bundles shipped with the project.
-pub const DEFAULT_PATIENTS_DIR: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/fhir/synthea");
+pub const DEFAULT_PATIENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/fhir/synthea");
 
 /// Parts of the product the demo does not run yet, named so nobody mistakes the demo
 /// for the whole story.
 const NOT_YET_BUILT: &[&str] = &[
     "ledger contracts on the embedded chain",
-    "enclave process with attestation",
+    "trusted applications for updates, sharing and the EHR store",
     "object store",
     "FHIR validation and encounter-date splitting",
     "paid sharing jobs",
@@ -44,6 +52,8 @@ pub enum DemoError {
     NotABundle(PathBuf, String),
     /// No bundles found.
     NoPatients(PathBuf),
+    /// The enclave could not be launched or verified.
+    Enclave(String),
     /// A step that must succeed failed.
     Failed(String),
 }
@@ -58,6 +68,7 @@ impl std::fmt::Display for DemoError {
             DemoError::NoPatients(path) => {
                 write!(f, "no *.json patient bundles in {}", path.display())
             }
+            DemoError::Enclave(why) => write!(f, "enclave: {why}"),
             DemoError::Failed(what) => write!(f, "demo step failed: {what}"),
         }
     }
@@ -75,26 +86,16 @@ fn visits(path: &Path, bundle: &Value) -> Result<Vec<Vec<u8>>, DemoError> {
     let mut groups: Vec<Vec<Value>> = vec![Vec::new()];
     let mut seen_encounter = false;
     for entry in entries {
-        let is_encounter = entry
-            .pointer("/resource/resourceType")
-            .and_then(Value::as_str)
-            == Some("Encounter");
+        let is_encounter = entry.pointer("/resource/resourceType").and_then(Value::as_str) == Some("Encounter");
         if is_encounter && seen_encounter {
             groups.push(Vec::new());
         }
         seen_encounter |= is_encounter;
-        groups
-            .last_mut()
-            .expect("groups starts non-empty")
-            .push(entry.clone());
+        groups.last_mut().expect("groups starts non-empty").push(entry.clone());
     }
     Ok(groups
         .into_iter()
-        .map(|entry| {
-            json!({"resourceType": "Bundle", "type": "collection", "entry": entry})
-                .to_string()
-                .into_bytes()
-        })
+        .map(|entry| json!({"resourceType": "Bundle", "type": "collection", "entry": entry}).to_string().into_bytes())
         .collect())
 }
 
@@ -142,30 +143,22 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
     let mut rng = rand::rng();
     let mut timings = Timings(BTreeMap::new());
     let mut tally = Tally::default();
-    let enclave_key = SecretKey::generate(&mut rng);
-    let enclave_reports = EthKey::generate(&mut rng);
-    let enclave = EnclaveIdentity {
-        id: B256::from(hash::sha256(b"simulated enclave measurement")),
-        report_signer: enclave_reports.address(),
-    };
+    let state = tempfile::tempdir().map_err(|e| DemoError::Io(std::env::temp_dir(), e))?;
+    let (enclave, verified) = timings.time("enclave_launch", || launch_enclave(state.path()))?;
+    let trusted = EnclaveIdentity { id: verified.measurement, report_signer: verified.report_signer };
     let (committee, members) = timings
-        .time("committee_setup", || {
-            keywrap::deal_committee(2, 3, &mut rng)
-        })
+        .time("committee_setup", || keywrap::deal_committee(2, 3, &mut rng))
         .map_err(|e| DemoError::Failed(e.to_string()))?;
 
     for path in &files {
         let text = std::fs::read(path).map_err(|e| DemoError::Io(path.clone(), e))?;
-        let bundle: Value = serde_json::from_slice(&text)
-            .map_err(|e| DemoError::NotABundle(path.clone(), e.to_string()))?;
+        let bundle: Value =
+            serde_json::from_slice(&text).map_err(|e| DemoError::NotABundle(path.clone(), e.to_string()))?;
         let visits = visits(path, &bundle)?;
         let patient = EthKey::generate(&mut rng);
         let record = RecordId(hash::hash_fields(
             "demo-record",
-            &[
-                patient.address().as_slice(),
-                path.to_string_lossy().as_bytes(),
-            ],
+            &[patient.address().as_slice(), path.to_string_lossy().as_bytes()],
         ));
         let key = RecordKey::generate(&mut rng);
         let (trapdoor, public) = chameleon::keygen(&mut rng);
@@ -173,15 +166,7 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         // Upload: entry 1, digest chain, anchor.
         let mut ciphertexts = Vec::with_capacity(visits.len());
         let (anchor, first_check) = timings.time("upload", || {
-            let c = envelope::encrypt_entry(
-                &key,
-                EntryContext {
-                    record,
-                    entry_index: 1,
-                },
-                &visits[0],
-                &mut rng,
-            );
+            let c = envelope::encrypt_entry(&key, EntryContext { record, entry_index: 1 }, &visits[0], &mut rng);
             let chain = DigestChain::genesis(record).append(&entry_digest(&c));
             ciphertexts.push(c);
             chameleon::hash(&public, &chain.message().to_bytes(), &mut rng)
@@ -195,26 +180,18 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
             for (index, visit) in visits.iter().enumerate().skip(1) {
                 let c = envelope::encrypt_entry(
                     &key,
-                    EntryContext {
-                        record,
-                        entry_index: index as u64 + 1,
-                    },
+                    EntryContext { record, entry_index: index as u64 + 1 },
                     visit,
                     &mut rng,
                 );
                 chain = chain.append(&entry_digest(&c));
-                checks.push(chameleon::adapt(
-                    &trapdoor,
-                    &anchor,
-                    &chain.message().to_bytes(),
-                    &mut rng,
-                ));
+                checks.push(chameleon::adapt(&trapdoor, &anchor, &chain.message().to_bytes(), &mut rng));
                 ciphertexts.push(c);
             }
         });
 
         // Verify every version from ciphertexts alone, then decrypt to the original bytes.
-        let verified = timings.time("verify", || {
+        let versions_ok = timings.time("verify", || {
             let mut chain = DigestChain::genesis(record);
             ciphertexts
                 .iter()
@@ -227,76 +204,41 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         });
         let decrypted_ok = timings.time("decrypt", || {
             ciphertexts.iter().enumerate().all(|(i, c)| {
-                envelope::decrypt_entry(
-                    &key,
-                    EntryContext {
-                        record,
-                        entry_index: i as u64 + 1,
-                    },
-                    c,
-                )
-                .ok()
-                .as_deref()
+                envelope::decrypt_entry(&key, EntryContext { record, entry_index: i as u64 + 1 }, c).ok().as_deref()
                     == Some(&visits[i][..])
             })
         });
         if !decrypted_ok || anchor.to_bytes() != anchor_bytes {
-            return Err(DemoError::Failed(format!(
-                "{}: record did not round-trip",
-                path.display()
-            )));
+            return Err(DemoError::Failed(format!("{}: record did not round-trip", path.display())));
         }
 
-        // Key wrapping: enclave inside, committee outside; two of three members open it.
-        let opened = timings.time("key_authorization", || {
-            let inner = keywrap::wrap(
-                &enclave_key.public_key(),
-                key.as_bytes(),
-                Purpose::EnclaveLayer,
-                &record.0,
-                &mut rng,
-            );
-            let outer = keywrap::wrap(
-                &committee.key(),
-                &inner.to_bytes(),
-                Purpose::CommitteeLayer,
-                &record.0,
-                &mut rng,
-            );
-            let shares: Vec<_> = members[1..]
-                .iter()
-                .map(|m| m.decryption_share(&outer, b"demo-request", &mut rng))
-                .collect();
-            committee
-                .open(&outer, &shares, b"demo-request", &record.0)
-                .and_then(|t| Wrapped::from_bytes(&t))
-                .and_then(|t| enclave_key.unwrap_key(&t, Purpose::EnclaveLayer, &record.0))
+        // Key wrapping: inner layer to the enclave's attested key, outer layer to the
+        // committee; two of three members' shares release the inner layer towards the
+        // enclave (only the enclave can open it).
+        let released = timings.time("key_authorization", || {
+            let inner =
+                keywrap::wrap(&verified.encryption_key, key.as_bytes(), Purpose::EnclaveLayer, &record.0, &mut rng);
+            let outer =
+                keywrap::wrap(&committee.key(), &inner.to_bytes(), Purpose::CommitteeLayer, &record.0, &mut rng);
+            let shares: Vec<_> =
+                members[1..].iter().map(|m| m.decryption_share(&outer, b"demo-request", &mut rng)).collect();
+            committee.open(&outer, &shares, b"demo-request", &record.0).map(|t| t == inner.to_bytes())
         });
-        if opened.as_deref() != Ok(&key.as_bytes()[..]) {
-            return Err(DemoError::Failed(
-                "committee shares did not release the record key to the enclave".into(),
-            ));
+        if released != Ok(true) {
+            return Err(DemoError::Failed("committee shares did not release the inner key layer".into()));
         }
 
-        // The patient hands the record key to the enclave over an attested session.
-        let (mut client_session, mut enclave_session) = timings
+        // The patient opens an attested session to the enclave process.
+        let status = timings
             .time("session", || {
-                let (client, hello) = session::client_start(patient.clone(), enclave, &mut rng);
-                let (server, reply) =
-                    session::server_respond(&enclave_reports, enclave.id, &hello, &mut rng)
-                        .map_err(|e| e.to_string())?;
-                let (client_session, finish) = client.finish(&reply).map_err(|e| e.to_string())?;
-                let (enclave_session, _) = server.finish(&finish).map_err(|e| e.to_string())?;
-                Ok::<_, String>((client_session, enclave_session))
+                let mut session = client::connect(&enclave, patient.clone(), trusted)?;
+                let status: Status = session.call(STATUS_APP, &())?;
+                session.close()?;
+                Ok::<_, client::ClientError>(status)
             })
-            .map_err(DemoError::Failed)?;
-        let sealed = client_session
-            .seal(key.as_bytes())
-            .map_err(|e| DemoError::Failed(e.to_string()))?;
-        if enclave_session.open(&sealed).ok().as_deref() != Some(&key.as_bytes()[..]) {
-            return Err(DemoError::Failed(
-                "session did not deliver the record key".into(),
-            ));
+            .map_err(|e| DemoError::Enclave(e.to_string()))?;
+        if B256::from(status.measurement) != verified.measurement {
+            return Err(DemoError::Failed("the session reached an enclave with another measurement".into()));
         }
 
         // A warrant for an ordered group of three doctors.
@@ -306,60 +248,42 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
             patient: patient.address(),
             doctors: doctors
                 .iter()
-                .map(|d| DoctorTerm {
-                    doctor: d.address(),
-                    notBefore: 0,
-                    notAfter: u64::MAX,
-                })
+                .map(|d| DoctorTerm { doctor: d.address(), notBefore: 0, notAfter: u64::MAX })
                 .collect(),
             aux: B256::ZERO,
         };
-        let signed = timings.time("warrant", || {
-            SignedWarrant::sign(&patient, warrant, &domain)
-        });
+        let signed = timings.time("warrant", || SignedWarrant::sign(&patient, warrant, &domain));
         if signed.authorize(&domain, doctors[2].address(), 1).is_err() {
-            return Err(DemoError::Failed(
-                "warrant did not authorize its doctor".into(),
-            ));
+            return Err(DemoError::Failed("warrant did not authorize its doctor".into()));
         }
 
-        // Attacks: a flipped byte in stored ciphertext, a forged check string, a replayed
-        // session record, a doctor outside the warrant.
+        // Attacks: a flipped byte in stored ciphertext, a forged check string, a session
+        // record altered by the host, a doctor outside the warrant.
         let mut tampered = ciphertexts[0].clone();
         let middle = tampered.len() / 2;
         tampered[middle] ^= 1;
         let chain = DigestChain::genesis(record).append(&entry_digest(&tampered));
         tally.attack(
-            envelope::decrypt_entry(
-                &key,
-                EntryContext {
-                    record,
-                    entry_index: 1,
-                },
-                &tampered,
-            )
-            .is_err()
-                && chameleon::check(&public, &chain.message().to_bytes(), &anchor, &checks[0])
-                    .is_err(),
+            envelope::decrypt_entry(&key, EntryContext { record, entry_index: 1 }, &tampered).is_err()
+                && chameleon::check(&public, &chain.message().to_bytes(), &anchor, &checks[0]).is_err(),
         );
         let (_, forged) = chameleon::hash(&public, b"rewritten history", &mut rng);
+        tally.attack(chameleon::check(&public, &chain.message().to_bytes(), &anchor, &forged).is_err());
+        let tampering = TamperingHost(&enclave);
         tally.attack(
-            chameleon::check(&public, &chain.message().to_bytes(), &anchor, &forged).is_err(),
+            client::connect(&tampering, patient.clone(), trusted)
+                .and_then(|mut session| session.call::<_, Status>(STATUS_APP, &()))
+                .is_err(),
         );
-        tally.attack(enclave_session.open(&sealed).is_err());
         tally.attack(signed.authorize(&domain, patient.address(), 1).is_err());
 
         tally.records += 1;
         tally.versions += visits.len();
-        tally.versions_verified += verified;
+        tally.versions_verified += versions_ok;
         tally.bytes += visits.iter().map(Vec::len).sum::<usize>();
     }
 
-    let timings_ms: BTreeMap<&str, f64> = timings
-        .0
-        .iter()
-        .map(|(k, v)| (*k, (v * 1000.0).round() / 1000.0))
-        .collect();
+    let timings_ms: BTreeMap<&str, f64> = timings.0.iter().map(|(k, v)| (*k, (v * 1000.0).round() / 1000.0)).collect();
     if as_json {
         let summary = json!({
             "records": tally.records,
@@ -373,9 +297,11 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         });
         println!("{summary:#}");
     } else {
+        println!("healthchain demo — cryptographic core and simulated enclave on {} Synthea patients", tally.records);
         println!(
-            "healthchain demo — cryptographic core on {} Synthea patients",
-            tally.records
+            "  enclave: separate process, measurement {}, evidence verified (simulated platform), restarts {}",
+            verified.measurement,
+            enclave.restarts()
         );
         println!(
             "  records {}  versions {}  verified {}  ({} KB of FHIR)",
@@ -384,11 +310,13 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
             tally.versions_verified,
             tally.bytes / 1024
         );
+        println!("  every anchor unchanged across all updates");
         println!(
-            "  every anchor unchanged across all updates; every record key released to the enclave by 2 of 3 committee members"
+            "  every record key wrapped to the attested enclave key and released towards it by 2 of 3 committee members"
         );
+        println!("  every patient reached the enclave over an attested session");
         println!(
-            "  attacks refused {}/{} (tampered ciphertext, forged check string, replayed session record, doctor outside warrant)",
+            "  attacks refused {}/{} (tampered ciphertext, forged check string, session record altered by the host, doctor outside warrant)",
             tally.attacks_refused, tally.attacks_attempted
         );
         println!("  timings (ms):");
@@ -397,11 +325,42 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         }
         println!("  not yet built: {}", NOT_YET_BUILT.join(", "));
     }
-    if tally.versions_verified != tally.versions || tally.attacks_refused != tally.attacks_attempted
-    {
-        return Err(DemoError::Failed(
-            "a version failed to verify or an attack was not refused".into(),
-        ));
+    if tally.versions_verified != tally.versions || tally.attacks_refused != tally.attacks_attempted {
+        return Err(DemoError::Failed("a version failed to verify or an attack was not refused".into()));
     }
     Ok(())
+}
+
+/// Launches the simulated enclave as a separate process running this executable's
+/// hidden `enclave-process` mode, and verifies its evidence.
+fn launch_enclave(state: &Path) -> Result<(SimulatedEnclave, VerifiedEnclave), DemoError> {
+    let program =
+        std::env::current_exe().map_err(|e| DemoError::Enclave(format!("cannot locate this executable: {e}")))?;
+    let measurement =
+        measure(&program).map_err(|e| DemoError::Enclave(format!("cannot measure {}: {e}", program.display())))?;
+    let secret = new_platform_secret();
+    let mut config = SimulatedConfig::new(&program, state, secret);
+    config.args = vec!["enclave-process".into()];
+    let enclave = SimulatedEnclave::launch(config).map_err(|e| DemoError::Enclave(e.to_string()))?;
+    let policy =
+        Policy { platforms: vec![platform_address(secret)], measurements: vec![measurement], accept_simulated: true };
+    let verified = enclave.evidence().verify(&policy).map_err(|e| DemoError::Enclave(e.to_string()))?;
+    Ok((enclave, verified))
+}
+
+/// A host that flips one bit of every session record it relays.
+struct TamperingHost<'a>(&'a SimulatedEnclave);
+
+impl EnclaveBackend for TamperingHost<'_> {
+    fn call(&self, ecall: &Ecall, body: &[u8]) -> Result<(EcallResult, Vec<u8>), EnclaveError> {
+        let mut body = body.to_vec();
+        if let (Ecall::SessionRecord { .. }, Some(last)) = (ecall, body.last_mut()) {
+            *last ^= 1;
+        }
+        self.0.call(ecall, &body)
+    }
+
+    fn evidence(&self) -> Evidence {
+        self.0.evidence()
+    }
 }

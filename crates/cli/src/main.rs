@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use healthchain_enclave::runtime::{self, Dispatcher};
 
 #[derive(Parser)]
 #[command(
@@ -33,16 +34,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run as the simulated enclave process (spawned by the enclave host, not by hand).
+    #[command(hide = true)]
+    EnclaveProcess,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo {
-            patients_dir,
-            patients,
-            json,
-        } => demo::run(&patients_dir, patients, json),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Demo { patients_dir, patients, json } => demo::run(&patients_dir, patients, json).map_err(Into::into),
+        Command::EnclaveProcess => runtime::serve_stdio(Dispatcher::default()).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

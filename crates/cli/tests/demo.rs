@@ -10,34 +10,15 @@ fn healthchain() -> Command {
 
 #[test]
 fn demo_json_summary_matches_the_shipped_patients() {
-    let output = healthchain()
-        .args(["demo", "--json"])
-        .output()
-        .expect("run healthchain");
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = healthchain().args(["demo", "--json"]).output().expect("run healthchain");
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
     let summary: Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
-    let shipped = std::fs::read_dir(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/fhir/synthea"
-    ))
-    .unwrap()
-    .filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .path()
-            .extension()
-            .is_some_and(|x| x == "json")
-    })
-    .count();
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/fhir/synthea"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .count();
     assert_eq!(summary["records"], shipped);
-    assert!(
-        summary["versions"].as_u64().unwrap() > shipped as u64,
-        "follow-up visits became updates"
-    );
+    assert!(summary["versions"].as_u64().unwrap() > shipped as u64, "follow-up visits became updates");
     assert_eq!(summary["versions_verified"], summary["versions"]);
     assert_eq!(summary["attacks_refused"], summary["attacks_attempted"]);
     assert_eq!(summary["attacks_attempted"], 4 * shipped);
@@ -46,10 +27,7 @@ fn demo_json_summary_matches_the_shipped_patients() {
 
 #[test]
 fn demo_scales_down_with_patients() {
-    let output = healthchain()
-        .args(["demo", "--json", "--patients", "2"])
-        .output()
-        .unwrap();
+    let output = healthchain().args(["demo", "--json", "--patients", "2"]).output().unwrap();
     assert!(output.status.success());
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["records"], 2);
@@ -57,23 +35,14 @@ fn demo_scales_down_with_patients() {
 
 #[test]
 fn demo_refuses_a_missing_or_bad_patients_dir() {
-    let output = healthchain()
-        .args(["demo", "--patients-dir", "/nonexistent/healthchain"])
-        .output()
-        .unwrap();
+    let output = healthchain().args(["demo", "--patients-dir", "/nonexistent/healthchain"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/healthchain")
-    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/healthchain"));
 
     let dir = std::env::temp_dir().join(format!("healthchain-demo-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("broken.json"), b"{\"resourceType\": \"Bundle\"").unwrap();
-    let output = healthchain()
-        .args(["demo", "--patients-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let output = healthchain().args(["demo", "--patients-dir"]).arg(&dir).output().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a FHIR Bundle"));
@@ -81,9 +50,6 @@ fn demo_refuses_a_missing_or_bad_patients_dir() {
 
 #[test]
 fn unknown_arguments_are_usage_errors() {
-    let output = healthchain()
-        .args(["demo", "--no-such-flag"])
-        .output()
-        .unwrap();
+    let output = healthchain().args(["demo", "--no-such-flag"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }

@@ -1,0 +1,96 @@
+//! The client side of an attested session, relayed through any [`EnclaveBackend`]: the
+//! host only ever sees handshake messages and encrypted records.
+
+use healthchain_crypto::session::{self, EnclaveIdentity, ServerHello, Session, SessionError};
+use healthchain_crypto::signing::EthKey;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::host::{EnclaveBackend, EnclaveError};
+use crate::protocol::{Ecall, EcallResult};
+use crate::runtime::{AppCall, AppError, AppReply};
+
+/// Why a session call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The enclave (or its host) failed or refused.
+    #[error(transparent)]
+    Enclave(#[from] EnclaveError),
+    /// The session protocol failed (e.g. the enclave is not the one the chain lists, or a
+    /// record was altered in transit).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The trusted application refused the request.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The enclave answered out of protocol.
+    #[error("enclave protocol violation: {0}")]
+    Protocol(String),
+}
+
+/// An established attested session with the enclave behind `backend`.
+pub struct AttestedSession<'a, B: EnclaveBackend + ?Sized> {
+    backend: &'a B,
+    id: u64,
+    session: Session,
+}
+
+fn unexpected(result: &EcallResult) -> ClientError {
+    ClientError::Protocol(format!("unexpected answer {result:?}"))
+}
+
+/// Runs the handshake as `key`'s account with the enclave the chain lists as `trusted`.
+pub fn connect<'a, B: EnclaveBackend + ?Sized>(
+    backend: &'a B,
+    key: EthKey,
+    trusted: EnclaveIdentity,
+) -> Result<AttestedSession<'a, B>, ClientError> {
+    let (state, hello) = session::client_start(key, trusted, &mut rand::rng());
+    let (result, reply) = backend.call(&Ecall::SessionOpen, &hello.to_bytes())?;
+    let EcallResult::SessionOpened { session: id } = result else {
+        return Err(unexpected(&result));
+    };
+    let (session, finish) = state.finish(&ServerHello::from_bytes(&reply)?)?;
+    let (result, _) = backend.call(&Ecall::SessionFinish { session: id }, &finish.to_bytes())?;
+    match result {
+        EcallResult::SessionEstablished { .. } => Ok(AttestedSession { backend, id, session }),
+        other => Err(unexpected(&other)),
+    }
+}
+
+impl<B: EnclaveBackend + ?Sized> AttestedSession<'_, B> {
+    /// Sends `request` to trusted application `app` and returns its response.
+    pub fn call_raw(&mut self, app: &str, request: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let call = postcard::to_stdvec(&AppCall { app: app.to_string(), request })
+            .map_err(|e| ClientError::Protocol(format!("unencodable call: {e}")))?;
+        let record = self.session.seal(&call)?;
+        let (result, reply) = self.backend.call(&Ecall::SessionRecord { session: self.id }, &record)?;
+        if result != EcallResult::SessionReply {
+            return Err(unexpected(&result));
+        }
+        let plaintext = self.session.open(&reply)?;
+        match postcard::from_bytes::<AppReply>(&plaintext) {
+            Ok(AppReply::Ok(response)) => Ok(response),
+            Ok(AppReply::Err(error)) => Err(error.into()),
+            Err(e) => Err(ClientError::Protocol(format!("undecodable reply: {e}"))),
+        }
+    }
+
+    /// Typed call: postcard-encodes the request and decodes the response.
+    pub fn call<Q: Serialize, A: DeserializeOwned>(&mut self, app: &str, request: &Q) -> Result<A, ClientError> {
+        let request =
+            postcard::to_stdvec(request).map_err(|e| ClientError::Protocol(format!("unencodable request: {e}")))?;
+        let response = self.call_raw(app, request)?;
+        postcard::from_bytes(&response).map_err(|e| ClientError::Protocol(format!("undecodable response: {e}")))
+    }
+
+    /// Ends the session on both sides.
+    pub fn close(self) -> Result<(), ClientError> {
+        self.backend.call(&Ecall::SessionClose { session: self.id }, &[])?;
+        Ok(())
+    }
+
+    /// The session id (transcript hash), for binding requests to this session.
+    pub fn id(&self) -> alloy_primitives::B256 {
+        self.session.id()
+    }
+}

@@ -1,0 +1,442 @@
+//! The enclave side: what runs inside the (simulated) TEE process.
+//!
+//! [`serve`] reads the launch frame, measures the running binary, loads or creates the
+//! enclave's keys through sealed storage, announces its evidence, and then answers ecalls
+//! until the host closes the channel. Trusted applications register with a
+//! [`Dispatcher`] and are reached only through attested sessions.
+
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::time::Instant;
+
+use alloy_primitives::{Address, B256};
+use healthchain_crypto::hash::sha256;
+use healthchain_crypto::keywrap;
+use healthchain_crypto::session::{self, ClientFinish, ClientHello, ServerAwaitingFinish, Session};
+use healthchain_crypto::signing::EthKey;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::evidence::{Evidence, SimulatedPlatform};
+use crate::protocol::{
+    ChannelError, Ecall, EcallResult, Frame, FrameKind, Launch, Ocall, OcallResult, Refusal, RefusalCode, read_frame,
+    read_frame_into, write_frame,
+};
+use crate::sealing::{SealingKey, UnsealError};
+
+/// Label of the sealed blob holding the enclave's long-term keys.
+const KEYS_LABEL: &str = "enclave-keys";
+
+/// Why the enclave stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The channel to the host failed.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// The enclave cannot measure its own code.
+    #[error("cannot measure the enclave binary: {0}")]
+    Measure(std::io::Error),
+    /// The sealed keys belong to other code or another platform; the enclave refuses to
+    /// replace them silently.
+    #[error(transparent)]
+    Unseal(#[from] UnsealError),
+    /// The host could not store or load sealed state.
+    #[error("host storage failed: {0}")]
+    HostStorage(String),
+    /// The sealed key blob is malformed.
+    #[error("sealed key blob is malformed")]
+    CorruptKeys,
+}
+
+/// Services the host provides to the enclave during an ecall (the enclave's only way
+/// out).
+pub struct Host<'a, R, W> {
+    reader: &'a mut R,
+    writer: &'a mut W,
+    max_body: u64,
+}
+
+impl<R: Read, W: Write> Host<'_, R, W> {
+    fn ocall(&mut self, request: &Ocall, body: &[u8]) -> Result<(OcallResult, Vec<u8>), ChannelError> {
+        write_frame(self.writer, FrameKind::Ocall, request, body)?;
+        let frame = read_frame(self.reader, self.max_body)?.expect(FrameKind::OcallResult)?;
+        Ok((frame.decode()?, frame.body))
+    }
+
+    /// Loads a sealed blob, if the host has one under `label`.
+    pub fn load_sealed(&mut self, label: &str) -> Result<Option<Vec<u8>>, RuntimeError> {
+        match self.ocall(&Ocall::LoadSealed { label: label.into() }, &[])? {
+            (OcallResult::Sealed, blob) => Ok(Some(blob)),
+            (OcallResult::NotFound, _) => Ok(None),
+            (OcallResult::Failed(why), _) => Err(RuntimeError::HostStorage(why)),
+            (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
+        }
+    }
+
+    /// Asks the host to store a sealed blob durably.
+    pub fn store_sealed(&mut self, label: &str, blob: &[u8]) -> Result<(), RuntimeError> {
+        match self.ocall(&Ocall::StoreSealed { label: label.into() }, blob)? {
+            (OcallResult::Stored, _) => Ok(()),
+            (OcallResult::Failed(why), _) => Err(RuntimeError::HostStorage(why)),
+            (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
+        }
+    }
+}
+
+/// The enclave's identity and secrets, available to trusted applications.
+pub struct EnclaveKeys {
+    /// SHA-256 of the running enclave binary.
+    pub measurement: [u8; 32],
+    /// Signs reports the chain verifies with `ecrecover`.
+    pub report_key: EthKey,
+    /// Opens the inner key-wrapping layer.
+    pub encryption_key: keywrap::SecretKey,
+    /// Seals state to this code on this platform.
+    pub sealing: SealingKey,
+}
+
+impl EnclaveKeys {
+    fn to_sealed_plaintext(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new([self.report_key.to_bytes(), self.encryption_key.to_bytes()].concat())
+    }
+
+    fn from_sealed_plaintext(measurement: [u8; 32], sealing: SealingKey, bytes: &[u8]) -> Result<Self, RuntimeError> {
+        if bytes.len() != 64 {
+            return Err(RuntimeError::CorruptKeys);
+        }
+        Ok(Self {
+            measurement,
+            report_key: EthKey::from_bytes(&bytes[..32]).map_err(|_| RuntimeError::CorruptKeys)?,
+            encryption_key: keywrap::SecretKey::from_bytes(&bytes[32..]).map_err(|_| RuntimeError::CorruptKeys)?,
+            sealing,
+        })
+    }
+}
+
+/// What a trusted application can use while handling a request.
+pub struct AppContext<'a> {
+    /// The enclave's keys.
+    pub keys: &'a EnclaveKeys,
+    /// Sealed storage through the host.
+    pub host: &'a mut dyn SealedStorage,
+    /// Sessions currently established.
+    pub open_sessions: u64,
+    /// Time since the enclave launched.
+    pub uptime: std::time::Duration,
+}
+
+/// Sealed storage as trusted applications see it.
+pub trait SealedStorage {
+    /// Loads and unseals the blob under `label`.
+    fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError>;
+    /// Seals and stores `data` under `label`.
+    fn store(&mut self, label: &str, data: &[u8]) -> Result<(), RuntimeError>;
+}
+
+struct HostSealedStorage<'a, 'h, R, W> {
+    host: &'a mut Host<'h, R, W>,
+    sealing: &'a SealingKey,
+}
+
+impl<R: Read, W: Write> SealedStorage for HostSealedStorage<'_, '_, R, W> {
+    fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError> {
+        match self.host.load_sealed(label)? {
+            Some(blob) => Ok(Some(self.sealing.unseal(label, &blob)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn store(&mut self, label: &str, data: &[u8]) -> Result<(), RuntimeError> {
+        let blob = self.sealing.seal(label, data);
+        self.host.store_sealed(label, &blob)
+    }
+}
+
+/// An application's typed failure, returned to the client inside the session.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+#[error("{app}: {message}")]
+pub struct AppError {
+    /// The application that refused.
+    pub app: String,
+    /// Why.
+    pub message: String,
+}
+
+/// A trusted application: handles requests from authenticated clients.
+pub trait TrustedApp: Send {
+    /// The name clients address it by.
+    fn name(&self) -> &'static str;
+    /// Handles one request from `caller` (authenticated by the session).
+    fn handle(&mut self, context: &mut AppContext<'_>, caller: Address, request: &[u8]) -> Result<Vec<u8>, AppError>;
+}
+
+/// What a client sends inside a session record.
+#[derive(Serialize, Deserialize)]
+pub struct AppCall {
+    /// The application's name.
+    pub app: String,
+    /// Its request.
+    #[serde(with = "serde_bytes_vec")]
+    pub request: Vec<u8>,
+}
+
+/// What the enclave answers inside a session record.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub enum AppReply {
+    /// The application's response.
+    Ok(#[serde(with = "serde_bytes_vec")] Vec<u8>),
+    /// The application (or the dispatcher) refused.
+    Err(AppError),
+}
+
+/// `Vec<u8>` as a serde byte string (one length prefix and a memcpy, not a sequence).
+mod serde_bytes_vec {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        deserializer.deserialize_byte_buf(Visitor)
+    }
+}
+
+/// Routes session requests to registered trusted applications.
+#[derive(Default)]
+pub struct Dispatcher {
+    apps: Vec<Box<dyn TrustedApp>>,
+}
+
+impl Dispatcher {
+    /// Registers an application. Names are unique (and `status` is built in), so a name
+    /// always means one application.
+    pub fn register(&mut self, app: Box<dyn TrustedApp>) -> Result<(), String> {
+        if app.name() == STATUS_APP || self.apps.iter().any(|a| a.name() == app.name()) {
+            return Err(format!("trusted application '{}' registered twice", app.name()));
+        }
+        self.apps.push(app);
+        Ok(())
+    }
+
+    fn dispatch(&mut self, context: &mut AppContext<'_>, caller: Address, call: &[u8]) -> AppReply {
+        let call: AppCall = match postcard::from_bytes(call) {
+            Ok(call) => call,
+            Err(e) => {
+                return AppReply::Err(AppError { app: "dispatcher".into(), message: format!("undecodable call: {e}") });
+            }
+        };
+        if call.app == STATUS_APP {
+            let status = Status {
+                measurement: context.keys.measurement,
+                apps: self.apps.iter().map(|a| a.name().to_string()).collect(),
+                sessions: context.open_sessions,
+                uptime_seconds: context.uptime.as_secs(),
+            };
+            return AppReply::Ok(postcard::to_stdvec(&status).expect("a status always encodes"));
+        }
+        match self.apps.iter_mut().find(|a| a.name() == call.app) {
+            Some(app) => match app.handle(context, caller, &call.request) {
+                Ok(response) => AppReply::Ok(response),
+                Err(error) => AppReply::Err(error),
+            },
+            None => AppReply::Err(AppError {
+                app: "dispatcher".into(),
+                message: format!("no trusted application '{}'", call.app),
+            }),
+        }
+    }
+}
+
+/// The built-in `status` application's answer.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The enclave's measurement.
+    pub measurement: [u8; 32],
+    /// Registered applications.
+    pub apps: Vec<String>,
+    /// Established sessions.
+    pub sessions: u64,
+    /// Seconds since launch.
+    pub uptime_seconds: u64,
+}
+
+enum SessionSlot {
+    Handshaking(ServerAwaitingFinish),
+    Open { session: Box<Session>, client: Address },
+}
+
+struct Enclave {
+    keys: EnclaveKeys,
+    evidence: Evidence,
+    sessions: HashMap<u64, SessionSlot>,
+    next_session: u64,
+    dispatcher: Dispatcher,
+    started: Instant,
+}
+
+fn refuse(code: RefusalCode, message: impl Into<String>) -> (EcallResult, Vec<u8>) {
+    (EcallResult::Refused(Refusal { code, message: message.into() }), Vec::new())
+}
+
+impl Enclave {
+    fn handle<R: Read, W: Write>(
+        &mut self,
+        ecall: Ecall,
+        body: &[u8],
+        host: &mut Host<'_, R, W>,
+    ) -> (EcallResult, Vec<u8>) {
+        match ecall {
+            Ecall::Ping => (EcallResult::Pong, Vec::new()),
+            Ecall::Evidence => (EcallResult::Evidence(self.evidence.clone()), Vec::new()),
+            Ecall::Transfer => (EcallResult::Transferred { bytes: body.len() as u64 }, Vec::new()),
+            Ecall::SessionOpen => {
+                let hello = match ClientHello::from_bytes(body) {
+                    Ok(hello) => hello,
+                    Err(e) => return refuse(RefusalCode::Handshake, e.to_string()),
+                };
+                let enclave_id = B256::from(self.keys.measurement);
+                match session::server_respond(&self.keys.report_key, enclave_id, &hello, &mut rand::rng()) {
+                    Ok((state, reply)) => {
+                        let id = self.next_session;
+                        self.next_session += 1;
+                        self.sessions.insert(id, SessionSlot::Handshaking(state));
+                        (EcallResult::SessionOpened { session: id }, reply.to_bytes().to_vec())
+                    }
+                    Err(e) => refuse(RefusalCode::Handshake, e.to_string()),
+                }
+            }
+            Ecall::SessionFinish { session } => {
+                let Some(SessionSlot::Handshaking(state)) = self.sessions.remove(&session) else {
+                    return refuse(
+                        RefusalCode::UnknownSession,
+                        format!("no handshake in progress for session {session}"),
+                    );
+                };
+                let finish = match ClientFinish::from_bytes(body) {
+                    Ok(finish) => finish,
+                    Err(e) => return refuse(RefusalCode::Handshake, e.to_string()),
+                };
+                match state.finish(&finish) {
+                    Ok((established, client)) => {
+                        self.sessions.insert(session, SessionSlot::Open { session: Box::new(established), client });
+                        (EcallResult::SessionEstablished { client: client.into() }, Vec::new())
+                    }
+                    Err(e) => refuse(RefusalCode::Handshake, e.to_string()),
+                }
+            }
+            Ecall::SessionRecord { session } => {
+                let Some(SessionSlot::Open { session: channel, client }) = self.sessions.get_mut(&session) else {
+                    return refuse(RefusalCode::UnknownSession, format!("no established session {session}"));
+                };
+                let call = match channel.open(body) {
+                    Ok(call) => Zeroizing::new(call),
+                    Err(e) => return refuse(RefusalCode::Record, e.to_string()),
+                };
+                let caller = *client;
+                let open_sessions =
+                    self.sessions.values().filter(|s| matches!(s, SessionSlot::Open { .. })).count() as u64;
+                let mut storage = HostSealedStorage { host, sealing: &self.keys.sealing };
+                let mut context =
+                    AppContext { keys: &self.keys, host: &mut storage, open_sessions, uptime: self.started.elapsed() };
+                let reply = self.dispatcher.dispatch(&mut context, caller, &call);
+                let Some(SessionSlot::Open { session: channel, .. }) = self.sessions.get_mut(&session) else {
+                    return refuse(RefusalCode::UnknownSession, format!("session {session} vanished"));
+                };
+                let encoded = Zeroizing::new(postcard::to_stdvec(&reply).expect("a reply always encodes"));
+                match channel.seal(&encoded) {
+                    Ok(record) => (EcallResult::SessionReply, record),
+                    Err(e) => refuse(RefusalCode::Record, e.to_string()),
+                }
+            }
+            Ecall::SessionClose { session } => {
+                self.sessions.remove(&session);
+                (EcallResult::SessionClosed, Vec::new())
+            }
+        }
+    }
+}
+
+/// Name of the built-in application answering with [`Status`].
+pub const STATUS_APP: &str = "status";
+
+/// Runs the enclave over a channel to the host until the host closes it.
+pub fn serve(reader: impl Read, writer: impl Write, dispatcher: Dispatcher) -> Result<(), RuntimeError> {
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    let launch: Launch = read_frame(&mut reader, 0)?.expect(FrameKind::Launch)?.decode()?;
+    let measurement = measure_self()?;
+    let platform = SimulatedPlatform::new(launch.platform_secret);
+    let sealing = SealingKey::derive(&launch.platform_secret, &measurement);
+    let mut host = Host { reader: &mut reader, writer: &mut writer, max_body: launch.max_body };
+    let keys = match host.load_sealed(KEYS_LABEL)? {
+        Some(blob) => {
+            let plaintext = sealing.unseal(KEYS_LABEL, &blob)?;
+            EnclaveKeys::from_sealed_plaintext(measurement, sealing, &plaintext)?
+        }
+        None => {
+            let mut rng = rand::rng();
+            let keys = EnclaveKeys {
+                measurement,
+                report_key: EthKey::generate(&mut rng),
+                encryption_key: keywrap::SecretKey::generate(&mut rng),
+                sealing,
+            };
+            host.store_sealed(KEYS_LABEL, &keys.sealing.seal(KEYS_LABEL, &keys.to_sealed_plaintext()))?;
+            keys
+        }
+    };
+    let evidence = platform.attest(measurement, keys.report_key.address(), &keys.encryption_key.public_key());
+    write_frame(host.writer, FrameKind::Ready, &evidence, &[])?;
+    let mut enclave =
+        Enclave { keys, evidence, sessions: HashMap::new(), next_session: 0, dispatcher, started: Instant::now() };
+    let mut frame = Frame { kind: FrameKind::Ecall, header: Vec::new(), body: Vec::new() };
+    loop {
+        match read_frame_into(host.reader, launch.max_body, &mut frame) {
+            Ok(()) => {}
+            Err(ChannelError::Closed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let (result, body) = match frame.kind {
+            FrameKind::Ecall => match frame.decode::<Ecall>() {
+                Ok(ecall) => enclave.handle(ecall, &frame.body, &mut host),
+                Err(e) => refuse(RefusalCode::BadRequest, e.to_string()),
+            },
+            other => refuse(RefusalCode::BadRequest, format!("expected an ecall, got {other:?}")),
+        };
+        write_frame(host.writer, FrameKind::EcallResult, &result, &body)?;
+    }
+}
+
+/// Runs the enclave on the channel the host passed as standard input and output (how
+/// the simulated backend spawns it), until the host closes it.
+pub fn serve_stdio(dispatcher: Dispatcher) -> Result<(), RuntimeError> {
+    use std::os::fd::AsFd;
+    let channel = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::os::unix::net::UnixStream::from)
+        .map_err(ChannelError::Io)?;
+    let writer = channel.try_clone().map_err(ChannelError::Io)?;
+    serve(channel, writer, dispatcher)
+}
+
+/// SHA-256 of the running executable: the simulated measurement.
+fn measure_self() -> Result<[u8; 32], RuntimeError> {
+    let path = std::env::current_exe().map_err(RuntimeError::Measure)?;
+    let code = std::fs::read(path).map_err(RuntimeError::Measure)?;
+    Ok(sha256(&code))
+}

@@ -1,0 +1,224 @@
+//! The simulated enclave across a real process boundary.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256};
+use healthchain_crypto::session::EnclaveIdentity;
+use healthchain_crypto::signing::EthKey;
+use healthchain_enclave::client::{self, ClientError};
+use healthchain_enclave::evidence::{Evidence, EvidenceError, Policy};
+use healthchain_enclave::host::{
+    EnclaveBackend, EnclaveError, SimulatedConfig, SimulatedEnclave, measure, platform_address,
+};
+use healthchain_enclave::protocol::{Ecall, EcallResult, RefusalCode};
+use healthchain_enclave::runtime::{STATUS_APP, Status};
+
+const PROGRAM: &str = env!("CARGO_BIN_EXE_healthchain-enclave");
+const PLATFORM: [u8; 32] = [7; 32];
+
+fn launch(state: &Path) -> SimulatedEnclave {
+    SimulatedEnclave::launch(SimulatedConfig::new(PROGRAM, state, PLATFORM)).expect("enclave launches")
+}
+
+fn policy() -> Policy {
+    Policy {
+        platforms: vec![platform_address(PLATFORM)],
+        measurements: vec![measure(Path::new(PROGRAM)).unwrap()],
+        accept_simulated: true,
+    }
+}
+
+fn trusted(enclave: &SimulatedEnclave) -> EnclaveIdentity {
+    let verified = enclave.evidence().verify(&policy()).expect("evidence verifies");
+    EnclaveIdentity { id: verified.measurement, report_signer: verified.report_signer }
+}
+
+#[test]
+fn session_end_to_end_across_the_process_boundary() {
+    let state = tempfile::tempdir().unwrap();
+    let enclave = launch(state.path());
+    assert_ne!(enclave.pid(), Some(std::process::id()), "the enclave is another process");
+    let patient = EthKey::generate(&mut rand::rng());
+    let mut session = client::connect(&enclave, patient, trusted(&enclave)).unwrap();
+    let status: Status = session.call(STATUS_APP, &()).unwrap();
+    assert_eq!(status.measurement, measure(Path::new(PROGRAM)).unwrap());
+    assert_eq!(status.sessions, 1);
+    // Many calls on one session keep working (sequence numbers advance in step).
+    for _ in 0..50 {
+        let _: Status = session.call(STATUS_APP, &()).unwrap();
+    }
+    match session.call_raw("no-such-app", vec![]) {
+        Err(ClientError::App(error)) => assert!(error.message.contains("no trusted application 'no-such-app'")),
+        other => panic!("expected an application refusal, got {other:?}"),
+    }
+    session.close().unwrap();
+}
+
+/// A host that relays session traffic but tries to read and alter it.
+struct MaliciousHost<'a> {
+    inner: &'a SimulatedEnclave,
+    seen: std::sync::Mutex<Vec<Vec<u8>>>,
+    flip_replies: bool,
+}
+
+impl EnclaveBackend for MaliciousHost<'_> {
+    fn call(&self, ecall: &Ecall, body: &[u8]) -> Result<(EcallResult, Vec<u8>), EnclaveError> {
+        self.seen.lock().unwrap().push(body.to_vec());
+        let mut body = body.to_vec();
+        if matches!(ecall, Ecall::SessionRecord { .. }) && !self.flip_replies {
+            let last = body.len() - 1;
+            body[last] ^= 1;
+        }
+        let (result, mut reply) = self.inner.call(ecall, &body)?;
+        if matches!(ecall, Ecall::SessionRecord { .. }) && self.flip_replies {
+            reply[10] ^= 1;
+        }
+        self.seen.lock().unwrap().push(reply.clone());
+        Ok((result, reply))
+    }
+
+    fn evidence(&self) -> Evidence {
+        self.inner.evidence()
+    }
+}
+
+#[test]
+fn host_cannot_read_or_alter_session_traffic() {
+    let state = tempfile::tempdir().unwrap();
+    let enclave = launch(state.path());
+    let secret = b"patient Jane Example, HbA1c 9.1%".to_vec();
+
+    // Altering a request record: the enclave refuses it.
+    let host = MaliciousHost { inner: &enclave, seen: Default::default(), flip_replies: false };
+    let mut session = client::connect(&host, EthKey::generate(&mut rand::rng()), trusted(&enclave)).unwrap();
+    match session.call_raw(STATUS_APP, secret.clone()) {
+        Err(ClientError::Enclave(EnclaveError::Refused(refusal))) => {
+            assert_eq!(refusal.code, RefusalCode::Record)
+        }
+        other => panic!("expected the enclave to refuse an altered record, got {other:?}"),
+    }
+    // Altering a reply record: the client refuses it.
+    let host = MaliciousHost { inner: &enclave, seen: Default::default(), flip_replies: true };
+    let mut session = client::connect(&host, EthKey::generate(&mut rand::rng()), trusted(&enclave)).unwrap();
+    assert!(matches!(session.call_raw(STATUS_APP, secret.clone()), Err(ClientError::Session(_))));
+    // Nothing the host relayed contains the plaintext.
+    for relayed in host.seen.lock().unwrap().iter() {
+        assert!(!relayed.windows(secret.len()).any(|w| w == secret.as_slice()));
+    }
+}
+
+#[test]
+fn evidence_is_refused_outside_policy() {
+    let state = tempfile::tempdir().unwrap();
+    let enclave = launch(state.path());
+    let evidence = enclave.evidence();
+    assert!(evidence.simulated);
+    evidence.verify(&policy()).unwrap();
+
+    let strict = Policy { accept_simulated: false, ..policy() };
+    assert_eq!(evidence.verify(&strict), Err(EvidenceError::SimulatedNotAccepted));
+    let other_code = Policy { measurements: vec![[0xab; 32]], ..policy() };
+    assert!(matches!(evidence.verify(&other_code), Err(EvidenceError::UnapprovedMeasurement(_))));
+    let other_platform = Policy { platforms: vec![platform_address([8; 32])], ..policy() };
+    assert!(matches!(evidence.verify(&other_platform), Err(EvidenceError::UntrustedPlatform(_))));
+    // Evidence edited to claim another report key no longer carries a valid signature.
+    let mut swapped = evidence.clone();
+    swapped.report_signer = Address::repeat_byte(1).into();
+    assert!(matches!(swapped.verify(&policy()), Err(EvidenceError::UntrustedPlatform(_))));
+    // A session with an enclave whose report key is not the registered one fails.
+    let wrong = EnclaveIdentity { id: B256::from(evidence.measurement), report_signer: Address::repeat_byte(2) };
+    assert!(matches!(
+        client::connect(&enclave, EthKey::generate(&mut rand::rng()), wrong),
+        Err(ClientError::Session(_))
+    ));
+}
+
+#[test]
+fn sealed_keys_survive_restart_and_refuse_other_measurement() {
+    let state = tempfile::tempdir().unwrap();
+    let first = launch(state.path()).evidence();
+    let second = launch(state.path()).evidence();
+    assert_eq!(first.report_signer, second.report_signer, "keys unsealed after restart");
+    assert_eq!(first.encryption_key, second.encryption_key);
+
+    // Other code (the same binary plus one byte: another measurement) cannot unseal them
+    // and refuses to start rather than silently replacing the keys.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = other_dir.path().join("modified-enclave");
+    let mut code = std::fs::read(PROGRAM).unwrap();
+    code.push(0);
+    std::fs::write(&other, &code).unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    match SimulatedEnclave::launch(SimulatedConfig::new(&other, state.path(), PLATFORM)) {
+        Err(EnclaveError::Launch(_)) => {}
+        Err(other) => panic!("expected a launch failure, got {other}"),
+        Ok(_) => panic!("modified code must not unseal the enclave's keys"),
+    }
+    // With its own fresh state it runs, under its own measurement and keys.
+    let fresh = tempfile::tempdir().unwrap();
+    let modified = SimulatedEnclave::launch(SimulatedConfig::new(&other, fresh.path(), PLATFORM)).unwrap();
+    assert_ne!(modified.evidence().measurement, first.measurement);
+    assert!(matches!(modified.evidence().verify(&policy()), Err(EvidenceError::UnapprovedMeasurement(_))));
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn killed_enclave_is_restarted_and_the_caller_gets_an_error() {
+    let state = tempfile::tempdir().unwrap();
+    let enclave = launch(state.path());
+    let before = enclave.evidence();
+    let pid = enclave.pid().unwrap();
+    signal(pid, "-KILL");
+    match enclave.call(&Ecall::Ping, &[]) {
+        Err(EnclaveError::Crashed { restarted: true }) => {}
+        other => panic!("expected a crash error, got {other:?}"),
+    }
+    assert_eq!(enclave.restarts(), 1);
+    assert_ne!(enclave.pid(), Some(pid));
+    assert_eq!(enclave.call(&Ecall::Ping, &[]).unwrap().0, EcallResult::Pong);
+    assert_eq!(enclave.evidence().report_signer, before.report_signer, "same sealed keys after restart");
+}
+
+#[test]
+fn stalled_enclave_times_out_instead_of_hanging() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = SimulatedConfig::new(PROGRAM, state.path(), PLATFORM);
+    config.call_timeout = Duration::from_millis(300);
+    let enclave = SimulatedEnclave::launch(config).unwrap();
+    let pid = enclave.pid().unwrap();
+    signal(pid, "-STOP");
+    match enclave.call(&Ecall::Ping, &[]) {
+        Err(EnclaveError::Timeout { restarted: true, .. }) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(enclave.call(&Ecall::Ping, &[]).unwrap().0, EcallResult::Pong);
+}
+
+#[test]
+fn oversized_and_out_of_order_requests_are_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = SimulatedConfig::new(PROGRAM, state.path(), PLATFORM);
+    config.max_body = 1024;
+    let enclave = SimulatedEnclave::launch(config).unwrap();
+    assert!(matches!(
+        enclave.call(&Ecall::Transfer, &[0; 2048]),
+        Err(EnclaveError::TooLarge { size: 2048, limit: 1024 })
+    ));
+    assert_eq!(enclave.call(&Ecall::Transfer, &[0; 1024]).unwrap().0, EcallResult::Transferred { bytes: 1024 });
+    let refused = |result: Result<(EcallResult, Vec<u8>), EnclaveError>, code| match result {
+        Err(EnclaveError::Refused(refusal)) => assert_eq!(refusal.code, code),
+        other => panic!("expected refusal {code:?}, got {other:?}"),
+    };
+    refused(enclave.call(&Ecall::SessionRecord { session: 99 }, b"record"), RefusalCode::UnknownSession);
+    refused(enclave.call(&Ecall::SessionFinish { session: 99 }, b"finish"), RefusalCode::UnknownSession);
+    refused(enclave.call(&Ecall::SessionOpen, b"short hello"), RefusalCode::Handshake);
+    // The enclave is still healthy after all of that.
+    assert_eq!(enclave.call(&Ecall::Ping, &[]).unwrap().0, EcallResult::Pong);
+    assert_eq!(enclave.restarts(), 0);
+}
