@@ -1,0 +1,186 @@
+//! Off-chain storage of ciphertext objects — the cloud service provider (CSP) of seed 000.
+//!
+//! Objects are content-addressed: an object's address is the SHA-256 of its bytes, so the
+//! chain can commit to an address and anyone fetching the object can tell whether the
+//! provider returned what was stored. [`Store::get`] checks every object it returns and
+//! reports a mismatch as [`StoreError::Tampered`]. The provider is honest-but-curious at
+//! best: it only ever sees ciphertext.
+//!
+//! Backends come from the `object_store` crate: a local directory (the default; every
+//! write is fsync'd, file and directories, before it is acknowledged) and memory (tests).
+//! Objects live under `objects/<first two hex digits>/<address in hex>`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use healthchain_crypto::hash::sha256;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+/// The SHA-256 of an object's bytes, which is also its name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectAddress(pub [u8; 32]);
+
+impl ObjectAddress {
+    /// The address of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(sha256(bytes))
+    }
+
+    fn key(&self) -> ObjectPath {
+        let hex = self.to_string();
+        ObjectPath::from(format!("objects/{}/{hex}", &hex[..2]))
+    }
+}
+
+impl fmt::Display for ObjectAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for ObjectAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectAddress({self})")
+    }
+}
+
+impl FromStr for ObjectAddress {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        let invalid = || StoreError::InvalidAddress(s.to_string());
+        let bytes = hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|_| invalid())?;
+        Ok(Self(bytes.try_into().map_err(|_| invalid())?))
+    }
+}
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The provider returned bytes whose hash is not the address asked for.
+    #[error("object {address} is tampered: its bytes hash to {actual}")]
+    Tampered {
+        /// The address requested.
+        address: ObjectAddress,
+        /// The hash of what came back.
+        actual: ObjectAddress,
+    },
+    /// No object at that address.
+    #[error("object {0} not found")]
+    NotFound(ObjectAddress),
+    /// Not a 32-byte hex address.
+    #[error("'{0}' is not an object address (64 hex digits)")]
+    InvalidAddress(String),
+    /// The backend failed.
+    #[error("storage backend: {0}")]
+    Backend(#[from] object_store::Error),
+    /// A local durability step (fsync) failed; the write is not acknowledged.
+    #[error("cannot make {path} durable: {source}")]
+    Durability {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+enum Durability {
+    /// Files under this root are fsync'd after each write.
+    LocalFiles(PathBuf),
+    /// Nothing to make durable.
+    Volatile,
+}
+
+/// A content-addressed object store.
+pub struct Store {
+    backend: Arc<dyn ObjectStore>,
+    durability: Durability,
+}
+
+impl Store {
+    /// Objects in the local directory `root` (created if missing).
+    pub fn local(root: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let root = root.as_ref();
+        std::fs::create_dir_all(root)
+            .and_then(|()| root.canonicalize())
+            .map_err(|source| StoreError::Durability { path: root.to_path_buf(), source })
+            .and_then(|root| {
+                let backend = LocalFileSystem::new_with_prefix(&root)?;
+                Ok(Self { backend: Arc::new(backend), durability: Durability::LocalFiles(root) })
+            })
+    }
+
+    /// Objects in memory, gone when the store is dropped (tests).
+    pub fn memory() -> Self {
+        Self { backend: Arc::new(InMemory::new()), durability: Durability::Volatile }
+    }
+
+    /// The underlying `object_store` backend: what a (possibly malicious) provider
+    /// controls; tests use it to play that provider.
+    pub fn backend(&self) -> &Arc<dyn ObjectStore> {
+        &self.backend
+    }
+
+    /// Stores `bytes` and returns their address once they are durable.
+    pub async fn put(&self, bytes: impl Into<Bytes>) -> Result<ObjectAddress, StoreError> {
+        let bytes = bytes.into();
+        let address = ObjectAddress::of(&bytes);
+        let key = address.key();
+        self.backend.put(&key, PutPayload::from_bytes(bytes)).await?;
+        self.make_durable(&key)?;
+        Ok(address)
+    }
+
+    /// Fetches the object at `address`, checking that its bytes hash to the address.
+    pub async fn get(&self, address: &ObjectAddress) -> Result<Bytes, StoreError> {
+        let bytes = match self.backend.get(&address.key()).await {
+            Ok(result) => result.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Err(StoreError::NotFound(*address)),
+            Err(e) => return Err(e.into()),
+        };
+        let actual = ObjectAddress::of(&bytes);
+        if actual != *address {
+            return Err(StoreError::Tampered { address: *address, actual });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether an object exists at `address` (without fetching or checking it).
+    pub async fn contains(&self, address: &ObjectAddress) -> Result<bool, StoreError> {
+        match self.backend.head(&address.key()).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// fsync the object file and the directories leading to it, so an acknowledged write
+    /// survives a crash of the process or the machine.
+    fn make_durable(&self, key: &ObjectPath) -> Result<(), StoreError> {
+        let Durability::LocalFiles(root) = &self.durability else {
+            return Ok(());
+        };
+        let file = root.join(key.as_ref());
+        let sync = |path: &Path| {
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| StoreError::Durability { path: path.to_path_buf(), source })
+        };
+        sync(&file)?;
+        let mut dir = file.parent();
+        while let Some(path) = dir {
+            sync(path)?;
+            if path == root {
+                break;
+            }
+            dir = path.parent();
+        }
+        Ok(())
+    }
+}
