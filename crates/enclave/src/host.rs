@@ -81,7 +81,7 @@ pub struct SimulatedConfig {
     pub program: PathBuf,
     /// Arguments (e.g. a hidden subcommand when the enclave is a mode of a larger binary).
     pub args: Vec<String>,
-    /// Where the host keeps the enclave's sealed blobs.
+    /// Where the host keeps the enclave's sealed blobs and the enclave its encrypted files.
     pub state_dir: PathBuf,
     /// The simulated platform secret.
     pub platform_secret: [u8; 32],
@@ -281,7 +281,11 @@ fn start(config: &SimulatedConfig) -> Result<(Running, Evidence), EnclaveError> 
 }
 
 fn handshake(config: &SimulatedConfig, running: &mut Running) -> Result<Evidence, ChannelError> {
-    let launch = Launch { platform_secret: config.platform_secret, max_body: config.max_body };
+    let launch = Launch {
+        platform_secret: config.platform_secret,
+        max_body: config.max_body,
+        data_dir: config.state_dir.clone(),
+    };
     write_frame(&mut running.writer, FrameKind::Launch, &launch, &[])?;
     loop {
         let frame = read_frame(&mut running.reader, config.max_body)?;

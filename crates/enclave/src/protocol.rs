@@ -191,6 +191,10 @@ pub struct Launch {
     pub platform_secret: [u8; 32],
     /// Largest body the enclave accepts from the host.
     pub max_body: u64,
+    /// Directory for the enclave's own encrypted files (e.g. the SQLCipher EHR store).
+    /// The simulation lets the enclave process open files there directly; a hardware
+    /// backend would route this through its protected file system.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Requests from the host.

@@ -123,6 +123,8 @@ pub struct AppContext<'a> {
     pub open_sessions: u64,
     /// Time since the enclave launched.
     pub uptime: std::time::Duration,
+    /// Directory for the enclave's own encrypted files.
+    pub data_dir: &'a std::path::Path,
 }
 
 /// Sealed storage as trusted applications see it.
@@ -281,6 +283,7 @@ enum SessionSlot {
 
 struct Enclave {
     keys: EnclaveKeys,
+    data_dir: std::path::PathBuf,
     evidence: Evidence,
     sessions: HashMap<u64, SessionSlot>,
     next_session: u64,
@@ -350,8 +353,13 @@ impl Enclave {
                 let open_sessions =
                     self.sessions.values().filter(|s| matches!(s, SessionSlot::Open { .. })).count() as u64;
                 let mut storage = HostSealedStorage { host, sealing: &self.keys.sealing };
-                let mut context =
-                    AppContext { keys: &self.keys, host: &mut storage, open_sessions, uptime: self.started.elapsed() };
+                let mut context = AppContext {
+                    keys: &self.keys,
+                    host: &mut storage,
+                    open_sessions,
+                    uptime: self.started.elapsed(),
+                    data_dir: &self.data_dir,
+                };
                 let reply = self.dispatcher.dispatch(&mut context, caller, &call);
                 let Some(SessionSlot::Open { session: channel, .. }) = self.sessions.get_mut(&session) else {
                     return refuse(RefusalCode::UnknownSession, format!("session {session} vanished"));
@@ -401,8 +409,15 @@ pub fn serve(reader: impl Read, writer: impl Write, dispatcher: Dispatcher) -> R
     };
     let evidence = platform.attest(measurement, keys.report_key.address(), &keys.encryption_key.public_key());
     write_frame(host.writer, FrameKind::Ready, &evidence, &[])?;
-    let mut enclave =
-        Enclave { keys, evidence, sessions: HashMap::new(), next_session: 0, dispatcher, started: Instant::now() };
+    let mut enclave = Enclave {
+        keys,
+        data_dir: launch.data_dir.clone(),
+        evidence,
+        sessions: HashMap::new(),
+        next_session: 0,
+        dispatcher,
+        started: Instant::now(),
+    };
     let mut frame = Frame { kind: FrameKind::Ecall, header: Vec::new(), body: Vec::new() };
     loop {
         match read_frame_into(host.reader, launch.max_body, &mut frame) {
