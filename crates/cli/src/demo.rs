@@ -27,7 +27,8 @@ use healthchain_enclave::host::{
 };
 use healthchain_enclave::protocol::{Ecall, EcallResult};
 use healthchain_enclave::runtime::{STATUS_APP, Status};
-use serde_json::{Value, json};
+use healthchain_store::{ObjectAddress, Store, StoreError};
+use serde_json::json;
 
 /// The Synthea bundles shipped with the project.
 pub const DEFAULT_PATIENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/fhir/synthea");
@@ -37,8 +38,6 @@ pub const DEFAULT_PATIENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../
 const NOT_YET_BUILT: &[&str] = &[
     "ledger contracts on the embedded chain",
     "trusted applications for updates, sharing and the EHR store",
-    "object store",
-    "FHIR validation and encounter-date splitting",
     "paid sharing jobs",
     "TrustHealth EHR store",
 ];
@@ -76,27 +75,21 @@ impl std::fmt::Display for DemoError {
 
 impl std::error::Error for DemoError {}
 
-/// Splits a bundle's entries into visits: the first visit with everything before the
-/// second encounter, then one visit per later encounter, in bundle order.
-fn visits(path: &Path, bundle: &Value) -> Result<Vec<Vec<u8>>, DemoError> {
-    let entries = bundle
-        .get("entry")
-        .and_then(Value::as_array)
-        .ok_or_else(|| DemoError::NotABundle(path.into(), "no entry array".into()))?;
-    let mut groups: Vec<Vec<Value>> = vec![Vec::new()];
-    let mut seen_encounter = false;
-    for entry in entries {
-        let is_encounter = entry.pointer("/resource/resourceType").and_then(Value::as_str) == Some("Encounter");
-        if is_encounter && seen_encounter {
-            groups.push(Vec::new());
-        }
-        seen_encounter |= is_encounter;
-        groups.last_mut().expect("groups starts non-empty").push(entry.clone());
+/// Splits a patient bundle into record versions (first encounter, then one per later
+/// encounter, in date order) and validates each version in the context of the ones before
+/// it, as the enclave will: references resolve, same patient, nothing rewritten.
+fn visits(path: &Path, bundle: &[u8]) -> Result<Vec<Vec<u8>>, DemoError> {
+    let versions =
+        healthchain_fhir::split_into_versions(bundle).map_err(|e| DemoError::NotABundle(path.into(), e.to_string()))?;
+    let mut context = healthchain_fhir::RecordContext::new();
+    for version in &versions {
+        let validated = healthchain_fhir::validate_update(&version.bytes, &context).map_err(|errors| {
+            let first = errors.first().map(ToString::to_string).unwrap_or_default();
+            DemoError::NotABundle(path.into(), format!("version {} is invalid: {first}", version.number))
+        })?;
+        context.add(&validated);
     }
-    Ok(groups
-        .into_iter()
-        .map(|entry| json!({"resourceType": "Bundle", "type": "collection", "entry": entry}).to_string().into_bytes())
-        .collect())
+    Ok(versions.into_iter().map(|v| v.bytes).collect())
 }
 
 struct Timings(BTreeMap<&'static str, f64>);
@@ -144,7 +137,12 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
     let mut timings = Timings(BTreeMap::new());
     let mut tally = Tally::default();
     let state = tempfile::tempdir().map_err(|e| DemoError::Io(std::env::temp_dir(), e))?;
-    let (enclave, verified) = timings.time("enclave_launch", || launch_enclave(state.path()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| DemoError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let store_dir = &state.path().join("objects");
+    let store = Store::local(store_dir).map_err(|e| DemoError::Failed(e.to_string()))?;
+    let (enclave, verified) = timings.time("enclave_launch", || launch_enclave(&state.path().join("enclave")))?;
     let trusted = EnclaveIdentity { id: verified.measurement, report_signer: verified.report_signer };
     let (committee, members) = timings
         .time("committee_setup", || keywrap::deal_committee(2, 3, &mut rng))
@@ -152,9 +150,7 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
 
     for path in &files {
         let text = std::fs::read(path).map_err(|e| DemoError::Io(path.clone(), e))?;
-        let bundle: Value =
-            serde_json::from_slice(&text).map_err(|e| DemoError::NotABundle(path.clone(), e.to_string()))?;
-        let visits = visits(path, &bundle)?;
+        let visits = timings.time("fhir_split_validate", || visits(path, &text))?;
         let patient = EthKey::generate(&mut rng);
         let record = RecordId(hash::hash_fields(
             "demo-record",
@@ -163,45 +159,46 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         let key = RecordKey::generate(&mut rng);
         let (trapdoor, public) = chameleon::keygen(&mut rng);
 
-        // Upload: entry 1, digest chain, anchor.
-        let mut ciphertexts = Vec::with_capacity(visits.len());
-        let (anchor, first_check) = timings.time("upload", || {
+        // Upload: entry 1 encrypted into the object store, digest chain, anchor.
+        let stored = |bytes: Vec<u8>| runtime.block_on(store.put(bytes)).map_err(|e| DemoError::Failed(e.to_string()));
+        let mut addresses = Vec::with_capacity(visits.len());
+        let (mut chain, anchor, first_check) = timings.time("upload", || {
             let c = envelope::encrypt_entry(&key, EntryContext { record, entry_index: 1 }, &visits[0], &mut rng);
             let chain = DigestChain::genesis(record).append(&entry_digest(&c));
-            ciphertexts.push(c);
-            chameleon::hash(&public, &chain.message().to_bytes(), &mut rng)
-        });
+            addresses.push(stored(c)?);
+            let (anchor, check) = chameleon::hash(&public, &chain.message().to_bytes(), &mut rng);
+            Ok::<_, DemoError>((chain, anchor, check))
+        })?;
         let anchor_bytes = anchor.to_bytes();
         let mut checks = vec![first_check];
 
-        // Follow-up visits: the anchor stays, each version gets a new check string.
+        // Follow-up visits: new entries only; the anchor stays, each version gets a new
+        // check string.
         timings.time("updates", || {
-            let mut chain = DigestChain::genesis(record).append(&entry_digest(&ciphertexts[0]));
             for (index, visit) in visits.iter().enumerate().skip(1) {
-                let c = envelope::encrypt_entry(
-                    &key,
-                    EntryContext { record, entry_index: index as u64 + 1 },
-                    visit,
-                    &mut rng,
-                );
+                let context = EntryContext { record, entry_index: index as u64 + 1 };
+                let c = envelope::encrypt_entry(&key, context, visit, &mut rng);
                 chain = chain.append(&entry_digest(&c));
+                addresses.push(stored(c)?);
                 checks.push(chameleon::adapt(&trapdoor, &anchor, &chain.message().to_bytes(), &mut rng));
+            }
+            Ok::<_, DemoError>(())
+        })?;
+
+        // Anyone can verify every version from the store's ciphertexts and the public
+        // values alone; the key holder then decrypts to the original bytes.
+        let (versions_ok, ciphertexts) = timings.time("verify", || {
+            let mut chain = DigestChain::genesis(record);
+            let mut ok = 0;
+            let mut ciphertexts = Vec::with_capacity(addresses.len());
+            for (address, check) in addresses.iter().zip(&checks) {
+                let c = runtime.block_on(store.get(address)).map_err(|e| DemoError::Failed(e.to_string()))?;
+                chain = chain.append(&entry_digest(&c));
+                ok += usize::from(chameleon::check(&public, &chain.message().to_bytes(), &anchor, check).is_ok());
                 ciphertexts.push(c);
             }
-        });
-
-        // Verify every version from ciphertexts alone, then decrypt to the original bytes.
-        let versions_ok = timings.time("verify", || {
-            let mut chain = DigestChain::genesis(record);
-            ciphertexts
-                .iter()
-                .zip(&checks)
-                .filter(|(c, check)| {
-                    chain = chain.append(&entry_digest(c));
-                    chameleon::check(&public, &chain.message().to_bytes(), &anchor, check).is_ok()
-                })
-                .count()
-        });
+            Ok::<_, DemoError>((ok, ciphertexts))
+        })?;
         let decrypted_ok = timings.time("decrypt", || {
             ciphertexts.iter().enumerate().all(|(i, c)| {
                 envelope::decrypt_entry(&key, EntryContext { record, entry_index: i as u64 + 1 }, c).ok().as_deref()
@@ -259,16 +256,13 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
 
         // Attacks: a flipped byte in stored ciphertext, a forged check string, a session
         // record altered by the host, a doctor outside the warrant.
-        let mut tampered = ciphertexts[0].clone();
-        let middle = tampered.len() / 2;
-        tampered[middle] ^= 1;
-        let chain = DigestChain::genesis(record).append(&entry_digest(&tampered));
-        tally.attack(
-            envelope::decrypt_entry(&key, EntryContext { record, entry_index: 1 }, &tampered).is_err()
-                && chameleon::check(&public, &chain.message().to_bytes(), &anchor, &checks[0]).is_err(),
-        );
+        let chain_of_first = DigestChain::genesis(record).append(&entry_digest(&ciphertexts[0]));
+        tally
+            .attack(tamper_stored_object(store_dir, &addresses[0]).is_ok_and(|()| {
+                matches!(runtime.block_on(store.get(&addresses[0])), Err(StoreError::Tampered { .. }))
+            }));
         let (_, forged) = chameleon::hash(&public, b"rewritten history", &mut rng);
-        tally.attack(chameleon::check(&public, &chain.message().to_bytes(), &anchor, &forged).is_err());
+        tally.attack(chameleon::check(&public, &chain_of_first.message().to_bytes(), &anchor, &forged).is_err());
         let tampering = TamperingHost(&enclave);
         tally.attack(
             client::connect(&tampering, patient.clone(), trusted)
@@ -316,7 +310,7 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         );
         println!("  every patient reached the enclave over an attested session");
         println!(
-            "  attacks refused {}/{} (tampered ciphertext, forged check string, session record altered by the host, doctor outside warrant)",
+            "  attacks refused {}/{} (ciphertext altered in the store, forged check string, session record altered by the host, doctor outside warrant)",
             tally.attacks_refused, tally.attacks_attempted
         );
         println!("  timings (ms):");
@@ -363,4 +357,14 @@ impl EnclaveBackend for TamperingHost<'_> {
     fn evidence(&self) -> Evidence {
         self.0.evidence()
     }
+}
+
+/// Plays a dishonest storage provider: flips one byte of a stored object on disk.
+fn tamper_stored_object(store_dir: &Path, address: &ObjectAddress) -> std::io::Result<()> {
+    let hex = address.to_string();
+    let file = store_dir.join("objects").join(&hex[..2]).join(&hex);
+    let mut bytes = std::fs::read(&file)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&file, bytes)
 }

@@ -1,5 +1,8 @@
 //! `healthchain`: the command-line program. Thin by design: each subcommand parses its
 //! arguments and calls into the library crates.
+//!
+//! Exit codes: 0 success, 1 refused or invalid input, 2 usage error (from clap), other
+//! values for failures.
 
 mod demo;
 
@@ -34,22 +37,49 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// FHIR R4 tools.
+    Fhir {
+        #[command(subcommand)]
+        command: FhirCommand,
+    },
     /// Run as the simulated enclave process (spawned by the enclave host, not by hand).
     #[command(hide = true)]
     EnclaveProcess,
 }
 
+#[derive(Subcommand)]
+enum FhirCommand {
+    /// Validate FHIR R4 JSON files; prints each error with its FHIR path. Exits 0 when
+    /// every file is valid, 1 otherwise.
+    Validate {
+        /// Validate each file as a self-contained record entry (a Bundle whose references
+        /// all resolve inside it), as the enclave does for version 1 of a record.
+        #[arg(long)]
+        record: bool,
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Demo { patients_dir, patients, json } => demo::run(&patients_dir, patients, json).map_err(Into::into),
-        Command::EnclaveProcess => runtime::serve_stdio(Dispatcher::default()).map_err(Into::into),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
+    let result: Result<ExitCode, Box<dyn std::error::Error>> = match cli.command {
+        Command::Demo { patients_dir, patients, json } => {
+            demo::run(&patients_dir, patients, json).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
-    }
+        Command::Fhir { command: FhirCommand::Validate { record, files } } => {
+            let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };
+            let report = healthchain_fhir::validate_files(&files, mode);
+            print!("{report}");
+            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::EnclaveProcess => {
+            runtime::serve_stdio(Dispatcher::default()).map(|()| ExitCode::SUCCESS).map_err(Into::into)
+        }
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error}");
+        ExitCode::FAILURE
+    })
 }

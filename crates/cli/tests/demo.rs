@@ -53,3 +53,28 @@ fn unknown_arguments_are_usage_errors() {
     let output = healthchain().args(["demo", "--no-such-flag"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn fhir_validate_reports_each_file_and_exits_by_validity() {
+    let synthea = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/fhir/synthea");
+    let bundle = std::fs::read_dir(synthea)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let output = healthchain().args(["fhir", "validate", "--record"]).arg(&bundle).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(": ok"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad-observation.json");
+    std::fs::write(&bad, br#"{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "effectiveDateTime": "2020-13-45"}"#)
+        .unwrap();
+    let output = healthchain().args(["fhir", "validate"]).arg(&bundle).arg(&bad).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Observation.effectiveDateTime"), "{stdout}");
+
+    let output = healthchain().args(["fhir", "validate"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "no files is a usage error");
+}
