@@ -5,6 +5,7 @@
 //! values for failures.
 
 mod demo;
+mod keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage ledger account keys (encrypted at rest; the passphrase comes from
+    /// HEALTHCHAIN_PASSPHRASE or an interactive prompt).
+    Key {
+        /// Keystore directory.
+        #[arg(long, global = true, default_value_os_t = keys::default_dir())]
+        keystore: PathBuf,
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+    },
     /// FHIR R4 tools.
     Fhir {
         #[command(subcommand)]
@@ -68,6 +78,7 @@ fn main() -> ExitCode {
         Command::Demo { patients_dir, patients, json } => {
             demo::run(&patients_dir, patients, json).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
+        Command::Key { keystore, command } => keys::run(&keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };
             let report = healthchain_fhir::validate_files(&files, mode);

@@ -78,3 +78,34 @@ fn fhir_validate_reports_each_file_and_exits_by_validity() {
     let output = healthchain().args(["fhir", "validate"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "no files is a usage error");
 }
+
+#[test]
+fn keys_are_created_listed_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |args: &[&str]| {
+        healthchain()
+            .arg("key")
+            .args(args)
+            .arg("--keystore")
+            .arg(dir.path())
+            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
+            .output()
+            .unwrap()
+    };
+    let created = key(&["new", "patient-1"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let listed = key(&["list", "--json"]);
+    let keys: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(keys[0]["name"], "patient-1");
+    let address = keys[0]["address"].as_str().unwrap().to_string();
+    assert!(String::from_utf8_lossy(&created.stdout).to_lowercase().contains(&address.to_lowercase()));
+    let exported: Value = serde_json::from_slice(&key(&["export", "patient-1"]).stdout).unwrap();
+    assert_eq!(exported["version"], 3);
+
+    let duplicate = key(&["new", "patient-1"]);
+    assert_eq!(duplicate.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+    let missing = key(&["export", "nobody"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no key named 'nobody'"));
+}

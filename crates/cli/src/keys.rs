@@ -1,0 +1,76 @@
+//! `healthchain key new|list|export`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use healthchain_core::keystore::Keystore;
+
+/// Environment variable holding the passphrase for non-interactive use.
+const PASSPHRASE_VARIABLE: &str = "HEALTHCHAIN_PASSPHRASE";
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create a new random key.
+    New {
+        /// Its name (letters, digits, '_' or '-').
+        name: String,
+    },
+    /// List keys with their addresses.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a key's encrypted keystore v3 document (for backup or another wallet).
+    Export {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `$HEALTHCHAIN_HOME/keys`, else `$XDG_DATA_HOME/healthchain/keys`, else
+/// `~/.local/share/healthchain/keys`.
+pub fn default_dir() -> PathBuf {
+    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("HEALTHCHAIN_HOME")
+        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("healthchain")))
+        .or_else(|| env("HOME").map(|h| h.join(".local/share/healthchain")))
+        .unwrap_or_else(|| PathBuf::from(".healthchain"))
+        .join("keys")
+}
+
+fn passphrase(confirm: bool) -> Result<String, Box<dyn std::error::Error>> {
+    if let Ok(passphrase) = std::env::var(PASSPHRASE_VARIABLE) {
+        return Ok(passphrase);
+    }
+    let entered = rpassword::prompt_password("passphrase: ")
+        .map_err(|e| format!("cannot read a passphrase ({e}); set {PASSPHRASE_VARIABLE} for non-interactive use"))?;
+    if confirm && rpassword::prompt_password("repeat passphrase: ")? != entered {
+        return Err("the passphrases differ; nothing was created".into());
+    }
+    Ok(entered)
+}
+
+pub fn run(dir: &Path, command: KeyCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let keystore = Keystore::open(dir)?;
+    match command {
+        KeyCommand::New { name } => {
+            let info = keystore.create(&name, &passphrase(true)?)?;
+            println!("created key '{}' with address {}", info.name, info.address);
+        }
+        KeyCommand::List { json } => {
+            let keys = keystore.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else if keys.is_empty() {
+                println!("no keys in {} (create one with `healthchain key new NAME`)", keystore.dir().display());
+            } else {
+                for key in keys {
+                    println!("{:<24} {}", key.name, key.address);
+                }
+            }
+        }
+        KeyCommand::Export { name } => println!("{}", keystore.export(&name)?),
+    }
+    Ok(())
+}
