@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 refused or invalid input, 2 usage error (from clap), other
 //! values for failures.
 
+mod bench;
 mod demo;
 mod keys;
 
@@ -37,6 +38,19 @@ enum Command {
         /// Print a machine-readable JSON summary instead of the report.
         #[arg(long)]
         json: bool,
+    },
+    /// Measure healthchain against the papers' figures and the peers, side by side.
+    Bench {
+        /// Suites to run (all when none is named).
+        #[arg(value_enum)]
+        suites: Vec<bench::Suite>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// JSON-RPC URL of an external node to measure beside the embedded chain (its dev
+        /// account 0 must be funded, as hardhat's is).
+        #[arg(long)]
+        rpc: Option<String>,
     },
     /// Manage ledger account keys (encrypted at rest; the passphrase comes from
     /// HEALTHCHAIN_PASSPHRASE or an interactive prompt).
@@ -78,6 +92,7 @@ fn main() -> ExitCode {
         Command::Demo { patients_dir, patients, json } => {
             demo::run(&patients_dir, patients, json).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
+        Command::Bench { suites, json, rpc } => bench::run(&suites, json, rpc.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Key { keystore, command } => keys::run(&keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };

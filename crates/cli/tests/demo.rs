@@ -109,3 +109,27 @@ fn keys_are_created_listed_and_exported() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no key named 'nobody'"));
 }
+
+#[test]
+fn bench_gas_json_has_the_table_3_rows() {
+    let output = healthchain().args(["bench", "gas", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    for name in [
+        "dataUpload.create",
+        "dataUpload.invoke",
+        "accessControl.create",
+        "accessControl.addPolicy",
+        "accessControl.verifyPolicy",
+        "keyAuthorization.create",
+        "keyAuthorization.invoke",
+    ] {
+        let row = rows.iter().find(|r| r["operation"] == name).unwrap_or_else(|| panic!("row {name}"));
+        assert!(row["gas_embedded"].as_u64().unwrap() > 0);
+        assert!(row["gas_external"].is_null());
+        assert!(row["paper_gas"].as_u64().is_some());
+    }
+    assert!(rows.len() > 7, "our extra operations are listed too");
+    assert!(rows.iter().all(|r| r.as_object().unwrap().len() == 4));
+}
