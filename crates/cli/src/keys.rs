@@ -4,14 +4,22 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use healthchain_core::keystore::Keystore;
+use healthchain_crypto::signing::EthKey;
 
 /// Environment variable holding the passphrase for non-interactive use.
 const PASSPHRASE_VARIABLE: &str = "HEALTHCHAIN_PASSPHRASE";
+/// Environment variable holding a secret key to import, for non-interactive use.
+const SECRET_VARIABLE: &str = "HEALTHCHAIN_SECRET_KEY";
 
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Create a new random key.
     New {
+        /// Its name (letters, digits, '_' or '-').
+        name: String,
+    },
+    /// Store an existing secret key (hex, from HEALTHCHAIN_SECRET_KEY or a prompt).
+    Import {
         /// Its name (letters, digits, '_' or '-').
         name: String,
     },
@@ -39,7 +47,7 @@ pub fn default_dir() -> PathBuf {
         .join("keys")
 }
 
-fn passphrase(confirm: bool) -> Result<String, Box<dyn std::error::Error>> {
+pub fn passphrase(confirm: bool) -> Result<String, Box<dyn std::error::Error>> {
     if let Ok(passphrase) = std::env::var(PASSPHRASE_VARIABLE) {
         return Ok(passphrase);
     }
@@ -57,6 +65,19 @@ pub fn run(dir: &Path, command: KeyCommand) -> Result<(), Box<dyn std::error::Er
         KeyCommand::New { name } => {
             let info = keystore.create(&name, &passphrase(true)?)?;
             println!("created key '{}' with address {}", info.name, info.address);
+        }
+        KeyCommand::Import { name } => {
+            let secret = match std::env::var(SECRET_VARIABLE) {
+                Ok(secret) => secret,
+                Err(_) => rpassword::prompt_password("secret key (hex): ").map_err(|e| {
+                    format!("cannot read the secret ({e}); set {SECRET_VARIABLE} for non-interactive use")
+                })?,
+            };
+            let bytes =
+                alloy_primitives::hex::decode(secret.trim()).map_err(|_| "the secret key must be 32 bytes of hex")?;
+            let key = EthKey::from_bytes(&bytes)?;
+            let info = keystore.import(&name, &key, &passphrase(true)?)?;
+            println!("imported key '{}' with address {}", info.name, info.address);
         }
         KeyCommand::List { json } => {
             let keys = keystore.list()?;

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 refused or invalid input, 2 usage error (from clap), other
 //! values for failures.
 
+mod admin;
 mod bench;
 mod demo;
 mod keys;
@@ -21,6 +22,9 @@ use healthchain_enclave::runtime::{self, Dispatcher};
     about = "Confidential, auditable health-record sharing over a blockchain and a TEE"
 )]
 struct Cli {
+    /// Keystore directory for commands that sign.
+    #[arg(long, global = true, default_value_os_t = keys::default_dir())]
+    keystore: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,11 +59,13 @@ enum Command {
     /// Manage ledger account keys (encrypted at rest; the passphrase comes from
     /// HEALTHCHAIN_PASSPHRASE or an interactive prompt).
     Key {
-        /// Keystore directory.
-        #[arg(long, global = true, default_value_os_t = keys::default_dir())]
-        keystore: PathBuf,
         #[command(subcommand)]
         command: keys::KeyCommand,
+    },
+    /// Consortium operator commands: deploy the contracts, approve enclaves.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
     },
     /// FHIR R4 tools.
     Fhir {
@@ -93,7 +99,8 @@ fn main() -> ExitCode {
             demo::run(&patients_dir, patients, json).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
         Command::Bench { suites, json, rpc } => bench::run(&suites, json, rpc.as_deref()).map(|()| ExitCode::SUCCESS),
-        Command::Key { keystore, command } => keys::run(&keystore, command).map(|()| ExitCode::SUCCESS),
+        Command::Key { command } => keys::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
+        Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };
             let report = healthchain_fhir::validate_files(&files, mode);

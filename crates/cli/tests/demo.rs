@@ -133,3 +133,70 @@ fn bench_gas_json_has_the_table_3_rows() {
     assert!(rows.len() > 7, "our extra operations are listed too");
     assert!(rows.iter().all(|r| r.as_object().unwrap().len() == 4));
 }
+
+#[test]
+fn admin_deploys_and_approves_an_enclave_only_within_policy() {
+    use healthchain_ledger::client::Connection;
+    use healthchain_ledger::{Deployment, Ledger, testing::dev_key};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let chain = healthchain_chain::Chain::in_memory(healthchain_chain::ChainConfig::default()).unwrap();
+    let server = runtime.block_on(chain.serve_http("127.0.0.1:0".parse().unwrap())).unwrap();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        healthchain()
+            .args(args)
+            .arg("--keystore")
+            .arg(dir.path().join("keys"))
+            .env("HEALTHCHAIN_PASSPHRASE", "operator")
+            .env("HEALTHCHAIN_SECRET_KEY", alloy_primitives::hex::encode(dev_key(0).to_bytes()))
+            .output()
+            .unwrap()
+    };
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        output
+    };
+    ok(run(&["key", "import", "admin"]));
+    let deployment = dir.path().join("deployment.json");
+    ok(run(&["admin", "deploy", "--rpc", &url, "--key", "admin", "--out", deployment.to_str().unwrap()]));
+    let state = dir.path().join("enclave");
+    let evidence = ok(run(&["admin", "enclave", "evidence", "--state-dir", state.to_str().unwrap()])).stdout;
+    let evidence_file = dir.path().join("evidence.json");
+    std::fs::write(&evidence_file, &evidence).unwrap();
+    let evidence: Value = serde_json::from_slice(&evidence).unwrap();
+    let platform = evidence["platform"].as_str().unwrap();
+    let measurement = evidence["measurement"].as_str().unwrap();
+    let approve = |platform: &str, measurement: &str, simulated: bool| {
+        let mut args = vec!["admin", "enclave", "approve", "--rpc", &url, "--key", "admin", "--platform", platform];
+        args.extend(["--measurement", measurement, "--deployment", deployment.to_str().unwrap()]);
+        args.extend(["--evidence", evidence_file.to_str().unwrap()]);
+        if simulated {
+            args.push("--accept-simulated");
+        }
+        run(&args)
+    };
+
+    let other_code = approve(platform, &format!("0x{}", "ab".repeat(32)), true);
+    assert_eq!(other_code.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other_code.stderr).contains("not on the allow-list"));
+    let strict = approve(platform, measurement, false);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("simulated"));
+    let other_platform = approve(&dev_key(1).address().to_string(), measurement, true);
+    assert_eq!(other_platform.status.code(), Some(1));
+    ok(approve(platform, measurement, true));
+
+    let deployment: Deployment = serde_json::from_slice(&std::fs::read(&deployment).unwrap()).unwrap();
+    let signer: alloy_primitives::Address = alloy_primitives::Address::from_slice(
+        &serde_json::from_value::<Vec<u8>>(evidence["evidence"]["report_signer"].clone()).unwrap(),
+    );
+    let approved = runtime.block_on(async {
+        let connection = Connection::http(&url).await.unwrap();
+        let ledger = Ledger::new(&connection, None, &dev_key(0), deployment);
+        ledger.directory().enclave_of(signer).await.unwrap()
+    });
+    assert!(approved.approved);
+    assert_eq!(format!("{}", approved.measurement), measurement);
+}
