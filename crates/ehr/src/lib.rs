@@ -1,0 +1,53 @@
+//! healthchain's EHR store (seed 001 §4.3, §5.2): an SQLCipher database that runs inside
+//! the enclave, as a trusted application reached only over attested sessions.
+//!
+//! - [`app`]: [`EhrApp`], the trusted application: sealed database key, warrant checks,
+//!   typed requests mapped to prepared statements.
+//! - [`api`]: the requests ([`EhrRequest`]) and answers ([`EhrResponse`], [`EhrError`]).
+//! - [`auth`]: extension points — [`DoctorRegistry`] (registration on the ledger, to come)
+//!   and [`Clock`].
+//! - [`db`]: opening SQLCipher with a raw key, durability settings, schema, statements, and
+//!   seed 001 Figure 7's benchmark table.
+//! - [`client`]: typed calls over an [`healthchain_enclave::client::AttestedSession`].
+//! - [`local`]: the application in this process (tests, benchmarks, embedding).
+//!
+//! Design choices:
+//! - **History is kept.** [`EhrRequest::Update`] writes version `n + 1` as the current
+//!   version (table `ehr`) and moves version `n` to `ehr_history`, so every version whose
+//!   hash was anchored on-chain stays verifiable; [`EhrRequest::Get`] takes a version.
+//!   [`EhrRequest::Delete`] erases the EHR with its whole history.
+//! - **EHR hash** = plain SHA-256 of the EHR bytes (seed 001's `H(ehr)`, the value
+//!   `EhrRegistry` holds), computed by the enclave on every write (a doctor-supplied hash
+//!   must match it) and checked again on every read.
+//! - **Requests are typed** ([`EhrRequest`], postcard): no SQL crosses the boundary; each
+//!   request maps to fixed statements, prepared once and cached per connection.
+//! - **Durability**: WAL with `synchronous = FULL`; a write is answered only after its
+//!   transaction committed (WAL fsynced). A background thread checkpoints the WAL
+//!   ([`db::Database`]); the connection keeps a 64 MiB page cache so a 1,000-EHR batch
+//!   commits without spilling.
+//! - **SQLCipher 4 defaults** (AES-256-CBC, HMAC-SHA512 per 4 KiB page, raw 256-bit key so
+//!   no PBKDF2), except `secure_delete = FAST` instead of SQLCipher's `ON` (see
+//!   [`db::open_connection`]).
+//! - **Authorization inside the enclave**: see [`EhrApp`]; registration of doctors on the
+//!   ledger is the [`DoctorRegistry`] extension point.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod client;
+pub mod db;
+pub mod local;
+
+mod bytes;
+mod error;
+mod view;
+
+pub use api::{
+    BatchEhr, BenchRequest, BenchResponse, BenchRow, EhrRecord, EhrReply, EhrRequest, EhrResponse, EhrSummary, NewEhr,
+    Receipt, WireTerm, WireWarrant,
+};
+pub use app::{APP_NAME, EhrApp, EhrConfig, KEY_LABEL, MAX_BATCH, MAX_BATCH_WARRANTS, MAX_EHR_ID_LEN, MAX_HOSPITALS};
+pub use auth::{AllowList, Clock, DoctorRegistry, ManualClock, RegistryError, SystemClock, UncheckedRegistry};
+pub use error::EhrError;
