@@ -90,7 +90,7 @@ pub struct NewEhr {
     /// `body`. The enclave always computes the hash itself.
     pub expected_hash: Option<B256>,
     /// The EHR bytes (a FHIR R4 Bundle as JSON), stored encrypted at rest.
-    #[serde(with = "crate::bytes")]
+    #[serde(with = "healthchain_enclave::bytes")]
     pub body: Vec<u8>,
 }
 
@@ -124,7 +124,7 @@ pub struct WireWarrant {
     /// Auxiliary data the patient commits to (seed 001 `AuxP`).
     pub aux: B256,
     /// The patient's 65-byte EIP-712 signature `r ‖ s ‖ v`.
-    #[serde(with = "crate::bytes")]
+    #[serde(with = "healthchain_enclave::bytes")]
     pub signature: Vec<u8>,
 }
 
@@ -245,7 +245,7 @@ pub struct EhrRecord {
     /// The warrant it was written under.
     pub warrant_id: B256,
     /// The EHR bytes.
-    #[serde(with = "crate::bytes")]
+    #[serde(with = "healthchain_enclave::bytes")]
     pub body: Vec<u8>,
 }
 

@@ -40,7 +40,6 @@ pub mod client;
 pub mod db;
 pub mod local;
 
-mod bytes;
 mod error;
 mod view;
 

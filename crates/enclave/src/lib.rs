@@ -10,9 +10,11 @@
 //! - [`sealing`]: sealing keys bound to platform and measurement.
 //! - [`client`]: the client side of an attested session relayed through the host.
 //! - [`protocol`]: the framed, size-limited channel between host and enclave.
+//! - [`bytes`]: `Vec<u8>` fields as serde byte strings, for typed requests carrying bulk data.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bytes;
 pub mod client;
 pub mod evidence;
 pub mod host;

@@ -178,7 +178,7 @@ pub struct AppCall {
     /// The application's name.
     pub app: String,
     /// Its request.
-    #[serde(with = "serde_bytes_vec")]
+    #[serde(with = "crate::bytes")]
     pub request: Vec<u8>,
 }
 
@@ -186,35 +186,9 @@ pub struct AppCall {
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
 pub enum AppReply {
     /// The application's response.
-    Ok(#[serde(with = "serde_bytes_vec")] Vec<u8>),
+    Ok(#[serde(with = "crate::bytes")] Vec<u8>),
     /// The application (or the dispatcher) refused.
     Err(AppError),
-}
-
-/// `Vec<u8>` as a serde byte string (one length prefix and a memcpy, not a sequence).
-mod serde_bytes_vec {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a byte string")
-            }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-        }
-        deserializer.deserialize_byte_buf(Visitor)
-    }
 }
 
 /// Routes session requests to registered trusted applications.
