@@ -1,5 +1,6 @@
 //! `healthchain admin …`: consortium operator commands.
 
+use crate::output::say;
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, B256};
@@ -92,7 +93,7 @@ pub fn run(keystore: &Path, command: AdminCommand) -> Result<()> {
             })?;
             std::fs::write(&out, serde_json::to_string_pretty(&report.deployment)? + "\n")
                 .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!("deployed to chain {}; addresses written to {}", report.deployment.shared.chain_id, out.display());
+            say!("deployed to chain {}; addresses written to {}", report.deployment.shared.chain_id, out.display());
         }
         AdminCommand::Enclave { command: EnclaveCommand::Evidence { state_dir } } => {
             let secret = platform_secret(&state_dir)?;
@@ -105,7 +106,7 @@ pub fn run(keystore: &Path, command: AdminCommand) -> Result<()> {
                 platform: platform_address(secret),
                 measurement: B256::from(measure(&program)?),
             };
-            println!("{}", serde_json::to_string_pretty(&file)?);
+            say!("{}", serde_json::to_string_pretty(&file)?);
         }
         AdminCommand::Enclave {
             command:
@@ -135,10 +136,7 @@ pub fn run(keystore: &Path, command: AdminCommand) -> Result<()> {
                     )
                     .await
             })?;
-            println!(
-                "approved enclave {} (measurement {}) on the Directory",
-                verified.report_signer, verified.measurement
-            );
+            say!("approved enclave {} (measurement {}) on the Directory", verified.report_signer, verified.measurement);
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `healthchain bench`: measurements next to the papers' figures.
 
+use crate::output::say;
 use clap::ValueEnum;
 use healthchain_ledger::gas::{GasRow, gas_table_standalone};
 
@@ -20,7 +21,7 @@ pub fn run(suites: &[Suite], json: bool, rpc: Option<&str>) -> Result<(), Box<dy
             Suite::Gas => {
                 let rows = runtime.block_on(gas_table_standalone(rpc))?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                    say!("{}", serde_json::to_string_pretty(&rows)?);
                 } else {
                     print_gas(&rows);
                 }
@@ -31,8 +32,8 @@ pub fn run(suites: &[Suite], json: bool, rpc: Option<&str>) -> Result<(), Box<dy
 }
 
 fn print_gas(rows: &[GasRow]) {
-    println!("gas per operation (seed 000 Table 3 goal: at most 50% of the paper)");
-    println!("{:<58} {:>12} {:>12} {:>10} {:>8}", "operation", "embedded", "external", "paper", "share");
+    say!("gas per operation (seed 000 Table 3 goal: at most 50% of the paper)");
+    say!("{:<58} {:>12} {:>12} {:>10} {:>8}", "operation", "embedded", "external", "paper", "share");
     for row in rows {
         let external = row.gas_external.map_or("-".to_string(), |g| g.to_string());
         let (paper, share) = match row.paper_gas {
@@ -42,6 +43,6 @@ fn print_gas(rows: &[GasRow]) {
             }
             None => ("-".to_string(), String::new()),
         };
-        println!("{:<58} {:>12} {:>12} {:>10} {:>8}", row.operation, row.gas_embedded, external, paper, share);
+        say!("{:<58} {:>12} {:>12} {:>10} {:>8}", row.operation, row.gas_embedded, external, paper, share);
     }
 }

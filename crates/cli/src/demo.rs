@@ -8,6 +8,7 @@
 //! warrant is signed; tampering attempts are refused. The ledger, storage and the
 //! sharing flows are reported as not yet built.
 
+use crate::output::say;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -289,35 +290,36 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
             "timings_ms": timings_ms,
             "not_yet_built": NOT_YET_BUILT,
         });
-        println!("{summary:#}");
+        say!("{summary:#}");
     } else {
-        println!("healthchain demo — cryptographic core and simulated enclave on {} Synthea patients", tally.records);
-        println!(
+        say!("healthchain demo — cryptographic core and simulated enclave on {} Synthea patients", tally.records);
+        say!(
             "  enclave: separate process, measurement {}, evidence verified (simulated platform), restarts {}",
             verified.measurement,
             enclave.restarts()
         );
-        println!(
+        say!(
             "  records {}  versions {}  verified {}  ({} KB of FHIR)",
             tally.records,
             tally.versions,
             tally.versions_verified,
             tally.bytes / 1024
         );
-        println!("  every anchor unchanged across all updates");
-        println!(
+        say!("  every anchor unchanged across all updates");
+        say!(
             "  every record key wrapped to the attested enclave key and released towards it by 2 of 3 committee members"
         );
-        println!("  every patient reached the enclave over an attested session");
-        println!(
+        say!("  every patient reached the enclave over an attested session");
+        say!(
             "  attacks refused {}/{} (ciphertext altered in the store, forged check string, session record altered by the host, doctor outside warrant)",
-            tally.attacks_refused, tally.attacks_attempted
+            tally.attacks_refused,
+            tally.attacks_attempted
         );
-        println!("  timings (ms):");
+        say!("  timings (ms):");
         for (step, ms) in &timings_ms {
-            println!("    {step:<18} {ms:>10.3}");
+            say!("    {step:<18} {ms:>10.3}");
         }
-        println!("  not yet built: {}", NOT_YET_BUILT.join(", "));
+        say!("  not yet built: {}", NOT_YET_BUILT.join(", "));
     }
     if tally.versions_verified != tally.versions || tally.attacks_refused != tally.attacks_attempted {
         return Err(DemoError::Failed("a version failed to verify or an attack was not refused".into()));

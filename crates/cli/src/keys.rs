@@ -1,5 +1,6 @@
 //! `healthchain key new|list|export`.
 
+use crate::output::say;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -64,7 +65,7 @@ pub fn run(dir: &Path, command: KeyCommand) -> Result<(), Box<dyn std::error::Er
     match command {
         KeyCommand::New { name } => {
             let info = keystore.create(&name, &passphrase(true)?)?;
-            println!("created key '{}' with address {}", info.name, info.address);
+            say!("created key '{}' with address {}", info.name, info.address);
         }
         KeyCommand::Import { name } => {
             let secret = match std::env::var(SECRET_VARIABLE) {
@@ -77,21 +78,21 @@ pub fn run(dir: &Path, command: KeyCommand) -> Result<(), Box<dyn std::error::Er
                 alloy_primitives::hex::decode(secret.trim()).map_err(|_| "the secret key must be 32 bytes of hex")?;
             let key = EthKey::from_bytes(&bytes)?;
             let info = keystore.import(&name, &key, &passphrase(true)?)?;
-            println!("imported key '{}' with address {}", info.name, info.address);
+            say!("imported key '{}' with address {}", info.name, info.address);
         }
         KeyCommand::List { json } => {
             let keys = keystore.list()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                say!("{}", serde_json::to_string_pretty(&keys)?);
             } else if keys.is_empty() {
-                println!("no keys in {} (create one with `healthchain key new NAME`)", keystore.dir().display());
+                say!("no keys in {} (create one with `healthchain key new NAME`)", keystore.dir().display());
             } else {
                 for key in keys {
-                    println!("{:<24} {}", key.name, key.address);
+                    say!("{:<24} {}", key.name, key.address);
                 }
             }
         }
-        KeyCommand::Export { name } => println!("{}", keystore.export(&name)?),
+        KeyCommand::Export { name } => say!("{}", keystore.export(&name)?),
     }
     Ok(())
 }

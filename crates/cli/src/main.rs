@@ -8,6 +8,7 @@ mod admin;
 mod bench;
 mod demo;
 mod keys;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,7 +105,7 @@ fn main() -> ExitCode {
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };
             let report = healthchain_fhir::validate_files(&files, mode);
-            print!("{report}");
+            crate::output::write(format_args!("{report}"));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::EnclaveProcess => {

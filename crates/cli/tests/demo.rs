@@ -200,3 +200,17 @@ fn admin_deploys_and_approves_an_enclave_only_within_policy() {
     assert!(approved.approved);
     assert_eq!(format!("{}", approved.measurement), measurement);
 }
+
+#[test]
+fn a_closed_output_pipe_is_not_a_crash() {
+    let mut child = healthchain()
+        .args(["demo", "--patients", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}

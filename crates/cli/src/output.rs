@@ -1,0 +1,32 @@
+//! Standard output that tolerates its reader going away (`healthchain … | head`):
+//! `println!` would panic; here later output is dropped and the command finishes normally,
+//! so its clean-up (stopping the enclave process, removing temporary files) still runs.
+
+use std::io::{ErrorKind, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static READER_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` to standard output. After a closed pipe, output is dropped; any other
+/// write failure ends the program with an error message.
+pub fn write(text: std::fmt::Arguments<'_>) {
+    if READER_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if error.kind() == ErrorKind::BrokenPipe {
+            READER_GONE.store(true, Ordering::Relaxed);
+            return;
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`write`].
+macro_rules! say {
+    () => { $crate::output::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use say;
