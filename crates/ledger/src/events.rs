@@ -1,5 +1,6 @@
 //! Typed event queries (`eth_getLogs` + decoding) for the flows: audit trails of records,
-//! updates, accesses and EHRs.
+//! updates, accesses and EHRs; and [`EventCursor`], a resumable polling subscription with a
+//! confirmation depth for services that follow the chain.
 //!
 //! Queries start at the deployment block of the ledger and scan to the latest block in
 //! windows of [`LOG_WINDOW`] blocks (nodes cap the range of one `eth_getLogs`; the embedded
@@ -86,10 +87,21 @@ pub async fn query<E: SolEvent>(
     from_block: u64,
 ) -> Result<Vec<EventLog<E>>, LedgerError> {
     let latest = conn.block_number().await?;
+    query_range(conn, address, topics, from_block, latest).await
+}
+
+/// Every `E` emitted by `address` in blocks `from_block..=to_block`, matching `topics`.
+pub async fn query_range<E: SolEvent>(
+    conn: &Connection,
+    address: Address,
+    topics: Topics,
+    from_block: u64,
+    to_block: u64,
+) -> Result<Vec<EventLog<E>>, LedgerError> {
     let mut out = Vec::new();
     let mut start = from_block;
-    while start <= latest {
-        let end = (start + LOG_WINDOW - 1).min(latest);
+    while start <= to_block {
+        let end = (start + LOG_WINDOW - 1).min(to_block);
         let mut filter =
             Filter::new().address(address).event_signature(E::SIGNATURE_HASH).from_block(start).to_block(end);
         if let Some(t) = topics.0[0] {
@@ -115,6 +127,45 @@ pub async fn query<E: SolEvent>(
         start = end + 1;
     }
     Ok(out)
+}
+
+/// A resumable subscription by polling `eth_getLogs` (works on every JSON-RPC node, including
+/// ones without filters or websockets). Each [`EventCursor::poll`] returns the events of
+/// the blocks that became final since the last poll — at least `confirmations` blocks
+/// below the head, so a short reorganization cannot retract a delivered event — and
+/// advances [`EventCursor::next_block`], which a service persists to resume after a restart.
+#[derive(Debug, Clone)]
+pub struct EventCursor<E> {
+    address: Address,
+    topics: Topics,
+    next_block: u64,
+    confirmations: u64,
+    event: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E: SolEvent> EventCursor<E> {
+    /// A cursor over `E` from `address`, starting at block `from_block`.
+    pub fn new(address: Address, topics: Topics, from_block: u64, confirmations: u64) -> Self {
+        EventCursor { address, topics, next_block: from_block, confirmations, event: std::marker::PhantomData }
+    }
+
+    /// The first block the next poll will read (persist this to resume).
+    pub fn next_block(&self) -> u64 {
+        self.next_block
+    }
+
+    /// The events of the blocks that became final since the last poll, in chain order.
+    pub async fn poll(&mut self, conn: &Connection) -> Result<Vec<EventLog<E>>, LedgerError> {
+        let Some(last_final) = conn.block_number().await?.checked_sub(self.confirmations) else {
+            return Ok(Vec::new());
+        };
+        if last_final < self.next_block {
+            return Ok(Vec::new());
+        }
+        let events = query_range(conn, self.address, self.topics, self.next_block, last_final).await?;
+        self.next_block = last_final + 1;
+        Ok(events)
+    }
 }
 
 /// Event queries of one [`Ledger`] (get it with [`Ledger::events`]).
