@@ -13,7 +13,7 @@ async fn cursor_delivers_each_event_once_after_confirmations_and_resumes() {
     let admin = dev_key(0);
     let params = DeployParams::default();
     let deployment = deploy(&connection.account(&admin), None, &params).await.unwrap().deployment;
-    let ledger = Ledger::new(&connection, None, &admin, deployment.clone());
+    let ledger = Ledger::new(&connection, None, &admin, deployment);
     let registry = deployment.shared.record_registry;
     let mut cursor = EventCursor::<RecordRegistry::RecordRegistered>::new(
         registry,
