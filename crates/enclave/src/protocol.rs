@@ -277,6 +277,8 @@ pub enum RefusalCode {
     Handshake,
     /// A session record failed (tampered, replayed, reordered).
     Record,
+    /// The enclave holds its maximum number of established sessions.
+    Busy,
 }
 
 /// Requests from the enclave to the host during an ecall.

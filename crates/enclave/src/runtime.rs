@@ -286,6 +286,27 @@ impl Enclave {
                     Err(e) => return refuse(RefusalCode::Handshake, e.to_string()),
                 };
                 let enclave_id = B256::from(self.keys.measurement);
+                if self.sessions.len() >= MAX_SESSIONS {
+                    // Abandoned handshakes go first (oldest first); established sessions
+                    // are only ever closed by their clients.
+                    let oldest_handshake = self
+                        .sessions
+                        .iter()
+                        .filter(|(_, slot)| matches!(slot, SessionSlot::Handshaking(_)))
+                        .map(|(id, _)| *id)
+                        .min();
+                    match oldest_handshake {
+                        Some(id) => {
+                            self.sessions.remove(&id);
+                        }
+                        None => {
+                            return refuse(
+                                RefusalCode::Busy,
+                                format!("the enclave holds {MAX_SESSIONS} sessions; close one and retry"),
+                            );
+                        }
+                    }
+                }
                 match session::server_respond(&self.keys.report_key, enclave_id, &hello, &mut rand::rng()) {
                     Ok((state, reply)) => {
                         let id = self.next_session;
@@ -351,6 +372,10 @@ impl Enclave {
         }
     }
 }
+
+/// Most sessions (established or handshaking) an enclave keeps: bounds its memory
+/// whatever clients do.
+pub const MAX_SESSIONS: usize = 1024;
 
 /// Name of the built-in application answering with [`Status`].
 pub const STATUS_APP: &str = "status";

@@ -222,3 +222,50 @@ fn oversized_and_out_of_order_requests_are_refused() {
     assert_eq!(enclave.call(&Ecall::Ping, &[]).unwrap().0, EcallResult::Pong);
     assert_eq!(enclave.restarts(), 0);
 }
+
+#[test]
+fn session_table_is_bounded() {
+    use healthchain_crypto::session::{self as protocol, ServerHello};
+    use healthchain_enclave::runtime::MAX_SESSIONS;
+
+    let state = tempfile::tempdir().unwrap();
+    let enclave = launch(state.path());
+    let identity = trusted(&enclave);
+    let client = EthKey::generate(&mut rand::rng());
+    let open = || {
+        let (waiting, hello) = protocol::client_start(client.clone(), identity, &mut rand::rng());
+        let (result, reply) = enclave.call(&Ecall::SessionOpen, &hello.to_bytes())?;
+        let EcallResult::SessionOpened { session } = result else { panic!("unexpected {result:?}") };
+        Ok::<_, EnclaveError>((session, waiting, ServerHello::from_bytes(&reply).unwrap()))
+    };
+
+    // Abandoned handshakes beyond the limit push out the oldest one.
+    let (first, first_state, first_reply) = open().unwrap();
+    for _ in 0..MAX_SESSIONS {
+        open().unwrap();
+    }
+    let (_, finish) = first_state.finish(&first_reply).unwrap();
+    match enclave.call(&Ecall::SessionFinish { session: first }, &finish.to_bytes()) {
+        Err(EnclaveError::Refused(refusal)) => assert_eq!(refusal.code, RefusalCode::UnknownSession),
+        other => panic!("the oldest abandoned handshake should be gone, got {other:?}"),
+    }
+
+    // Established sessions are never evicted: when all slots hold one, a new client is
+    // told the enclave is busy.
+    let fresh = tempfile::tempdir().unwrap();
+    let enclave = launch(fresh.path());
+    let identity = trusted(&enclave);
+    let mut sessions = Vec::new();
+    for _ in 0..MAX_SESSIONS {
+        sessions.push(client::connect(&enclave, client.clone(), identity).unwrap());
+    }
+    match client::connect(&enclave, client.clone(), identity) {
+        Err(ClientError::Enclave(EnclaveError::Refused(refusal))) => assert_eq!(refusal.code, RefusalCode::Busy),
+        Err(other) => panic!("expected a busy refusal, got {other}"),
+        Ok(_) => panic!("expected a busy refusal"),
+    }
+    let closed = sessions.pop().unwrap();
+    closed.close().unwrap();
+    let mut again = client::connect(&enclave, client, identity).unwrap();
+    let _: Status = again.call(STATUS_APP, &()).unwrap();
+}
