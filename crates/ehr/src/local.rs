@@ -9,7 +9,7 @@ use std::time::Instant;
 use alloy_primitives::Address;
 use healthchain_crypto::keywrap;
 use healthchain_crypto::signing::EthKey;
-use healthchain_enclave::runtime::{AppContext, AppError, EnclaveKeys, RuntimeError, SealedStorage, TrustedApp};
+use healthchain_enclave::runtime::{AppContext, AppError, EnclaveKeys, HostServices, RuntimeError, TrustedApp};
 use healthchain_enclave::sealing::SealingKey;
 use zeroize::Zeroizing;
 
@@ -41,7 +41,11 @@ impl DirSealedStorage {
     }
 }
 
-impl SealedStorage for DirSealedStorage {
+impl HostServices for DirSealedStorage {
+    fn fetch_object(&mut self, _address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
+        Err(RuntimeError::HostStorage("the local enclave serves no object store".into()))
+    }
+
     fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError> {
         let path = self.path(label)?;
         match std::fs::read(&path) {

@@ -5,8 +5,8 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use healthchain_crypto::hash::sha256;
@@ -66,7 +66,7 @@ pub enum EnclaveError {
 /// An enclave backend: something that runs the trusted code and answers ecalls. The
 /// simulated process backend implements it; hardware backends (Gramine-SGX, SEV-SNP)
 /// would too. Sealing is deliberately not part of it: sealed state is opened only inside
-/// the enclave ([`crate::runtime::SealedStorage`]), never handed to the host.
+/// the enclave ([`crate::runtime::HostServices`]), never handed to the host.
 pub trait EnclaveBackend: Send + Sync {
     /// Sends one ecall with its body and returns the result and its body.
     fn call(&self, ecall: &Ecall, body: &[u8]) -> Result<(EcallResult, Vec<u8>), EnclaveError>;
@@ -89,6 +89,21 @@ pub struct SimulatedConfig {
     pub call_timeout: Duration,
     /// Largest body sent or accepted on the channel.
     pub max_body: u64,
+    /// Where the enclave's `GetObject` ocalls are served from (none: refused).
+    pub objects: Option<Arc<dyn ObjectSource>>,
+}
+
+/// The host's object store as the enclave reaches it (the enclave re-hashes every object,
+/// so a source that lies is caught inside).
+pub trait ObjectSource: Send + Sync {
+    /// The object with this content address, if stored.
+    fn get(&self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, String>;
+}
+
+impl std::fmt::Debug for dyn ObjectSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObjectSource")
+    }
 }
 
 impl SimulatedConfig {
@@ -101,6 +116,7 @@ impl SimulatedConfig {
             platform_secret,
             call_timeout: Duration::from_secs(30),
             max_body: DEFAULT_MAX_BODY,
+            objects: None,
         }
     }
 }
@@ -176,7 +192,7 @@ impl SimulatedEnclave {
             match frame.kind {
                 FrameKind::EcallResult => return Ok((frame.decode()?, frame.body)),
                 FrameKind::Ocall => {
-                    let (result, body) = serve_ocall(&self.config.state_dir, frame.decode()?, &frame.body);
+                    let (result, body) = serve_ocall(&self.config, frame.decode()?, &frame.body);
                     write_frame(&mut running.writer, FrameKind::OcallResult, &result, &body)?;
                 }
                 other => {
@@ -292,7 +308,7 @@ fn handshake(config: &SimulatedConfig, running: &mut Running) -> Result<Evidence
         match frame.kind {
             FrameKind::Ready => return frame.decode(),
             FrameKind::Ocall => {
-                let (result, body) = serve_ocall(&config.state_dir, frame.decode()?, &frame.body);
+                let (result, body) = serve_ocall(config, frame.decode()?, &frame.body);
                 write_frame(&mut running.writer, FrameKind::OcallResult, &result, &body)?;
             }
             other => {
@@ -311,8 +327,17 @@ fn sealed_path(state_dir: &Path, label: &str) -> Option<PathBuf> {
     safe.then(|| state_dir.join(format!("{label}.sealed")))
 }
 
-fn serve_ocall(state_dir: &Path, ocall: Ocall, body: &[u8]) -> (OcallResult, Vec<u8>) {
+fn serve_ocall(config: &SimulatedConfig, ocall: Ocall, body: &[u8]) -> (OcallResult, Vec<u8>) {
+    let state_dir = &config.state_dir;
     match ocall {
+        Ocall::GetObject { address } => match &config.objects {
+            None => (OcallResult::Failed("this host serves no object store to the enclave".into()), Vec::new()),
+            Some(objects) => match objects.get(&address) {
+                Ok(Some(bytes)) => (OcallResult::Object, bytes),
+                Ok(None) => (OcallResult::NotFound, Vec::new()),
+                Err(why) => (OcallResult::Failed(why), Vec::new()),
+            },
+        },
         Ocall::LoadSealed { label } => match sealed_path(state_dir, &label) {
             None => (OcallResult::Failed(format!("invalid sealed label '{label}'")), Vec::new()),
             Some(path) => match std::fs::read(&path) {
@@ -355,4 +380,28 @@ pub fn new_platform_secret() -> [u8; 32] {
 /// The attestation address of the platform with this secret (what verifiers trust).
 pub fn platform_address(secret: [u8; 32]) -> alloy_primitives::Address {
     SimulatedPlatform::new(secret).attestation_address()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct OneObject(Vec<u8>);
+
+    impl ObjectSource for OneObject {
+        fn get(&self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, String> {
+            Ok((sha256(&self.0) == *address).then(|| self.0.clone()))
+        }
+    }
+
+    #[test]
+    fn object_ocalls_are_served_from_the_configured_source_only() {
+        let mut config = SimulatedConfig::new("unused", "unused", [0; 32]);
+        let address = sha256(b"entry");
+        let ask = |config: &SimulatedConfig, address| serve_ocall(config, Ocall::GetObject { address }, &[]);
+        assert!(matches!(ask(&config, address).0, OcallResult::Failed(_)), "no source configured");
+        config.objects = Some(Arc::new(OneObject(b"entry".to_vec())));
+        assert_eq!(ask(&config, address), (OcallResult::Object, b"entry".to_vec()));
+        assert_eq!(ask(&config, [9; 32]).0, OcallResult::NotFound);
+    }
 }

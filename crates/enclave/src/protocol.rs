@@ -294,6 +294,12 @@ pub enum Ocall {
         /// The blob's name.
         label: String,
     },
+    /// Fetch a ciphertext object from the host's object store by its content address
+    /// (SHA-256); the enclave re-hashes what it gets.
+    GetObject {
+        /// The object's address.
+        address: [u8; 32],
+    },
 }
 
 /// Answers to [`Ocall`]s.
@@ -305,6 +311,8 @@ pub enum OcallResult {
     NotFound,
     /// Stored.
     Stored,
+    /// The object is in the body.
+    Object,
     /// The host could not serve the request.
     Failed(String),
 }

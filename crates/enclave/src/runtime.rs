@@ -46,6 +46,12 @@ pub enum RuntimeError {
     /// The sealed key blob is malformed.
     #[error("sealed key blob is malformed")]
     CorruptKeys,
+    /// The host returned an object whose bytes do not hash to the address asked for.
+    #[error("the host returned a tampered object for {address}")]
+    TamperedObject {
+        /// The address asked for, hex.
+        address: String,
+    },
 }
 
 /// Services the host provides to the enclave during an ecall (the enclave's only way
@@ -81,6 +87,21 @@ impl<R: Read, W: Write> Host<'_, R, W> {
             (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
         }
     }
+
+    /// Fetches a ciphertext object by content address, refusing bytes that do not hash to it.
+    pub fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
+        match self.ocall(&Ocall::GetObject { address: *address }, &[])? {
+            (OcallResult::Object, bytes) if sha256(&bytes) == *address => Ok(Some(bytes)),
+            (OcallResult::Object, _) => Err(RuntimeError::TamperedObject { address: hex_of(address) }),
+            (OcallResult::NotFound, _) => Ok(None),
+            (OcallResult::Failed(why), _) => Err(RuntimeError::HostStorage(why)),
+            (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
+        }
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The enclave's identity and secrets, available to trusted applications.
@@ -117,8 +138,8 @@ impl EnclaveKeys {
 pub struct AppContext<'a> {
     /// The enclave's keys.
     pub keys: &'a EnclaveKeys,
-    /// Sealed storage through the host.
-    pub host: &'a mut dyn SealedStorage,
+    /// Sealed storage and object fetches through the host.
+    pub host: &'a mut dyn HostServices,
     /// Sessions currently established.
     pub open_sessions: u64,
     /// Time since the enclave launched.
@@ -127,12 +148,15 @@ pub struct AppContext<'a> {
     pub data_dir: &'a std::path::Path,
 }
 
-/// Sealed storage as trusted applications see it.
-pub trait SealedStorage {
+/// What the host does for trusted applications: keep their sealed state and hand them
+/// ciphertext objects. Everything that comes back is checked inside the enclave.
+pub trait HostServices {
     /// Loads and unseals the blob under `label`.
     fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError>;
     /// Seals and stores `data` under `label`.
     fn store(&mut self, label: &str, data: &[u8]) -> Result<(), RuntimeError>;
+    /// Fetches the object with this content address, verified against it.
+    fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError>;
 }
 
 struct HostSealedStorage<'a, 'h, R, W> {
@@ -140,7 +164,11 @@ struct HostSealedStorage<'a, 'h, R, W> {
     sealing: &'a SealingKey,
 }
 
-impl<R: Read, W: Write> SealedStorage for HostSealedStorage<'_, '_, R, W> {
+impl<R: Read, W: Write> HostServices for HostSealedStorage<'_, '_, R, W> {
+    fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
+        self.host.fetch_object(address)
+    }
+
     fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError> {
         match self.host.load_sealed(label)? {
             Some(blob) => Ok(Some(self.sealing.unseal(label, &blob)?)),
@@ -453,4 +481,47 @@ fn measure_self() -> Result<[u8; 32], RuntimeError> {
     let path = std::env::current_exe().map_err(RuntimeError::Measure)?;
     let code = std::fs::read(path).map_err(RuntimeError::Measure)?;
     Ok(sha256(&code))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    /// Plays the host for one `GetObject` ocall, answering with `reply`.
+    fn fetch_with_host_reply(
+        address: [u8; 32],
+        reply: (OcallResult, Vec<u8>),
+    ) -> Result<Option<Vec<u8>>, RuntimeError> {
+        let (enclave_end, host_end) = UnixStream::pair().unwrap();
+        let host = std::thread::spawn(move || {
+            let mut reader = BufReader::new(host_end.try_clone().unwrap());
+            let mut writer = host_end;
+            let frame = read_frame(&mut reader, 1 << 20).unwrap().expect(FrameKind::Ocall).unwrap();
+            assert_eq!(frame.decode::<Ocall>().unwrap(), Ocall::GetObject { address });
+            write_frame(&mut writer, FrameKind::OcallResult, &reply.0, &reply.1).unwrap();
+        });
+        let mut reader = BufReader::new(enclave_end.try_clone().unwrap());
+        let mut writer = enclave_end;
+        let result = Host { reader: &mut reader, writer: &mut writer, max_body: 1 << 20 }.fetch_object(&address);
+        host.join().unwrap();
+        result
+    }
+
+    #[test]
+    fn fetched_objects_are_checked_against_their_address() {
+        let object = b"ciphertext".to_vec();
+        let address = sha256(&object);
+        assert_eq!(fetch_with_host_reply(address, (OcallResult::Object, object.clone())).unwrap(), Some(object));
+        assert!(matches!(
+            fetch_with_host_reply(address, (OcallResult::Object, b"swapped".to_vec())),
+            Err(RuntimeError::TamperedObject { .. })
+        ));
+        assert_eq!(fetch_with_host_reply(address, (OcallResult::NotFound, Vec::new())).unwrap(), None);
+        assert!(matches!(
+            fetch_with_host_reply(address, (OcallResult::Failed("disk".into()), Vec::new())),
+            Err(RuntimeError::HostStorage(_))
+        ));
+    }
 }
