@@ -672,6 +672,21 @@ handle!(
     "EhrRegistry"
 );
 
+/// `create` and `update` take the same arguments; one constructor for both calls.
+macro_rules! ehr_write {
+    ($call:ident, $warrant:expr, $signature:expr, $doctor:expr, $status:expr, $ehr_type:expr, $hash:expr, $hospitals:expr) => {
+        EhrRegistry::$call {
+            warrant: warrant_to_binding($warrant),
+            patientSignature: Bytes::copy_from_slice($signature),
+            doctorIndex: U256::from($doctor),
+            status: $status,
+            ehrType: $ehr_type,
+            ehrHash: $hash,
+            hospitals: $hospitals,
+        }
+    };
+}
+
 impl EhrRegistryClient {
     /// `create(warrant, signature, doctorIndex, status, ehrType, ehrHash, hospitals)`.
     #[allow(clippy::too_many_arguments)]
@@ -685,15 +700,8 @@ impl EhrRegistryClient {
         ehr_hash: B256,
         hospitals: Vec<Address>,
     ) -> Result<Tx<EhrRegistry::HashUpdated>, LedgerError> {
-        let call = EhrRegistry::createCall {
-            warrant: warrant_to_binding(warrant),
-            patientSignature: Bytes::copy_from_slice(patient_signature),
-            doctorIndex: U256::from(doctor_index),
-            status,
-            ehrType: ehr_type,
-            ehrHash: ehr_hash,
-            hospitals,
-        };
+        let call =
+            ehr_write!(createCall, warrant, patient_signature, doctor_index, status, ehr_type, ehr_hash, hospitals);
         self.tx(call, U256::ZERO).await
     }
 
@@ -710,15 +718,8 @@ impl EhrRegistryClient {
         ehr_hash: B256,
         hospitals: Vec<Address>,
     ) -> Result<Tx<EhrRegistry::HashUpdated>, LedgerError> {
-        let call = EhrRegistry::updateCall {
-            warrant: warrant_to_binding(warrant),
-            patientSignature: Bytes::copy_from_slice(patient_signature),
-            doctorIndex: U256::from(doctor_index),
-            status,
-            ehrType: ehr_type,
-            ehrHash: ehr_hash,
-            hospitals,
-        };
+        let call =
+            ehr_write!(updateCall, warrant, patient_signature, doctor_index, status, ehr_type, ehr_hash, hospitals);
         self.tx(call, U256::ZERO).await
     }
 
