@@ -123,3 +123,45 @@ proptest! {
         prop_assert_eq!(key.unwrap_key(&decoded, Purpose::Result, b"ctx").unwrap(), plaintext);
     }
 }
+
+/// Seed 000 §5.2 publishes the random numbers of its two ElGamal layers: `T = key + R_T·pk_TEE`,
+/// `EK = T + R_A·pk_KA`, with `R_T` and `R_A` uploaded to the `keyAuthorization` contract.
+/// Anyone holding the public data then strips both layers: `key = EK − R_A·pk_KA − R_T·pk_TEE`.
+/// Our wrapping publishes only `C1 = r·G` per layer, and the same computation recovers nothing.
+#[test]
+fn seed_literal_key_transport_leaks_the_key_ours_does_not() {
+    use curve25519_dalek::{RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_TABLE};
+
+    let mut rng = StdRng::seed_from_u64(11);
+    // The seed's construction, with the key encoded as a group element.
+    let (sk_tee, sk_ka) = (Scalar::random(&mut rng), Scalar::random(&mut rng));
+    let (pk_tee, pk_ka) = (RISTRETTO_BASEPOINT_TABLE * &sk_tee, RISTRETTO_BASEPOINT_TABLE * &sk_ka);
+    let key_point = RistrettoPoint::random(&mut rng);
+    let (r_t, r_a) = (Scalar::random(&mut rng), Scalar::random(&mut rng));
+    let t = key_point + r_t * pk_tee;
+    let ek = t + r_a * pk_ka;
+    // Public: ek, r_t, r_a, pk_tee, pk_ka. No secret key is used below.
+    let recovered = ek - r_a * pk_ka - r_t * pk_tee;
+    assert_eq!(recovered, key_point, "the literal scheme hands the key to every chain reader");
+
+    // Ours: everything public (both wrapped layers as published, every public key).
+    let enclave = SecretKey::generate(&mut rng);
+    let (committee, _) = keywrap::deal_committee(2, 3, &mut rng).unwrap();
+    let record_key = RecordKey::generate(&mut rng);
+    let inner = keywrap::wrap(&enclave.public_key(), record_key.as_bytes(), Purpose::EnclaveLayer, RECORD, &mut rng);
+    let outer = keywrap::wrap(&committee.key(), &inner.to_bytes(), Purpose::CommitteeLayer, RECORD, &mut rng);
+    let published = outer.to_bytes();
+    assert!(!published.windows(32).any(|w| w == record_key.as_bytes()), "the key is not in the clear");
+    // The seed's attack needs each layer's random scalar; we publish only its point
+    // C1 = r·G. Keys made from public values (C1's encoding as a scalar, small scalars) do
+    // not open either layer.
+    let c1_as_scalar = Scalar::from_bytes_mod_order(outer.ephemeral());
+    for guess in [c1_as_scalar, Scalar::ONE, Scalar::from(2u8)] {
+        let key = SecretKey::from_bytes(&guess.to_bytes()).unwrap();
+        assert!(key.unwrap_key(&outer, Purpose::CommitteeLayer, RECORD).is_err());
+        assert!(key.unwrap_key(&inner, Purpose::EnclaveLayer, RECORD).is_err());
+    }
+    // Only t committee shares open the outer layer, and what they release is still sealed to
+    // the enclave.
+    assert!(committee.open(&outer, &[], REQUEST, RECORD).is_err());
+}
