@@ -122,3 +122,33 @@ proptest! {
         let _ = signing::recover(&B256::from(digest), &bytes);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn warrants_authorize_exactly_their_doctors_within_their_periods(
+        seed: u64,
+        periods in proptest::collection::vec((0u64..1_000, 0u64..1_000), 1..4),
+        now in 0u64..2_000,
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let patient = EthKey::generate(&mut rng);
+        let doctors: Vec<EthKey> = periods.iter().map(|_| EthKey::generate(&mut rng)).collect();
+        let terms: Vec<(Address, u64, u64)> =
+            doctors.iter().zip(&periods).map(|(d, (start, length))| (d.address(), *start, start + length)).collect();
+        let domain = eip712::domain(31337, REGISTRY);
+        let signed = SignedWarrant::sign(&patient, warrant(&patient, &terms), &domain);
+        for (position, (doctor, not_before, not_after)) in terms.iter().enumerate() {
+            let result = signed.authorize(&domain, *doctor, now);
+            if (*not_before..=*not_after).contains(&now) {
+                prop_assert_eq!(result, Ok(position));
+            } else {
+                let outside = matches!(result, Err(WarrantError::OutsidePeriod { .. }));
+                prop_assert!(outside);
+            }
+        }
+        let stranger = EthKey::generate(&mut rng).address();
+        prop_assert_eq!(signed.authorize(&domain, stranger, now), Err(WarrantError::DoctorNotNamed(stranger)));
+    }
+}
