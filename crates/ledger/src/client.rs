@@ -34,11 +34,17 @@ use tokio::sync::Mutex;
 
 use crate::errors::{ContractError, LedgerError, TransportError, revert_data};
 
+/// Gas added to every estimate on top of 50 % (see [`GasMode::Estimate`]).
+const ESTIMATE_HEADROOM: u64 = 10_000;
+
 /// How an [`Account`] chooses each transaction's gas limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GasMode {
-    /// `eth_estimateGas` plus 25 % (default). The estimate doubles as a dry run: a call that
-    /// would revert fails with its decoded error before anything is signed.
+    /// `eth_estimateGas` plus 50 % and 10,000 gas (default): the state can change between
+    /// the estimate and inclusion — concurrent transactions of the same account rewriting a
+    /// slot turn a cheap store into a first write — and unused gas is not charged. The
+    /// estimate doubles as a dry run: a call that would revert fails with its decoded error
+    /// before anything is signed.
     Estimate,
     /// A fixed limit, no dry run (one round trip less; a revert is then mined and decoded from
     /// the receipt by replaying the call).
@@ -454,7 +460,7 @@ impl Account {
             GasMode::Estimate => {
                 let req = self.request(to, input.clone(), value);
                 let estimate = provider.estimate_gas(req).await.map_err(|e| self.classify(e, site, None))?;
-                estimate + estimate / 4
+                estimate + estimate / 2 + ESTIMATE_HEADROOM
             }
         };
         let mut fees = self.conn.fees(false).await?;
