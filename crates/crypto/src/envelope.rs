@@ -105,14 +105,22 @@ pub enum EnvelopeError {
 struct ChunkCipher {
     cipher: Aes256Gcm,
     prefix: [u8; NONCE_PREFIX_LEN],
-    context: EntryContext,
+    /// Domain tag ‖ record id ‖ entry index ‖ chunk index; built once, the trailing chunk
+    /// index rewritten per chunk.
+    associated_data: Vec<u8>,
     chunk_size: u32,
     next_chunk: u32,
 }
 
 impl ChunkCipher {
     fn new(key: &RecordKey, context: EntryContext, chunk_size: u32, prefix: [u8; 7]) -> Self {
-        Self { cipher: Aes256Gcm::new(&key.0.into()), prefix, context, chunk_size, next_chunk: 0 }
+        let tag = domain_tag("entry-chunk");
+        let mut associated_data = Vec::with_capacity(tag.len() + 44);
+        associated_data.extend_from_slice(tag.as_bytes());
+        associated_data.extend_from_slice(&context.record.0);
+        associated_data.extend_from_slice(&context.entry_index.to_be_bytes());
+        associated_data.extend_from_slice(&0u32.to_be_bytes());
+        Self { cipher: Aes256Gcm::new(&key.0.into()), prefix, associated_data, chunk_size, next_chunk: 0 }
     }
 
     fn nonce(&self, last: bool) -> Nonce<aes_gcm::aead::consts::U12> {
@@ -123,14 +131,10 @@ impl ChunkCipher {
         nonce.into()
     }
 
-    fn associated_data(&self) -> Vec<u8> {
-        let tag = domain_tag("entry-chunk");
-        let mut ad = Vec::with_capacity(tag.len() + 44);
-        ad.extend_from_slice(tag.as_bytes());
-        ad.extend_from_slice(&self.context.record.0);
-        ad.extend_from_slice(&self.context.entry_index.to_be_bytes());
-        ad.extend_from_slice(&self.next_chunk.to_be_bytes());
-        ad
+    /// Writes the current chunk index into the associated data.
+    fn bind_chunk_index(&mut self) {
+        let index = self.associated_data.len() - 4;
+        self.associated_data[index..].copy_from_slice(&self.next_chunk.to_be_bytes());
     }
 
     fn check_len(&self, len: usize, last: bool) -> Result<(), EnvelopeError> {
@@ -150,9 +154,10 @@ impl ChunkCipher {
         self.check_len(plaintext.len(), last)?;
         let start = out.len();
         out.extend_from_slice(plaintext);
+        self.bind_chunk_index();
         let tag = self
             .cipher
-            .encrypt_inout_detached(&self.nonce(last), &self.associated_data(), out[start..].as_mut().into())
+            .encrypt_inout_detached(&self.nonce(last), &self.associated_data, out[start..].as_mut().into())
             .map_err(|_| EnvelopeError::TooManyChunks)?;
         out.extend_from_slice(&tag);
         self.advance()
@@ -165,9 +170,10 @@ impl ChunkCipher {
         let tag = Tag::try_from(tag).map_err(|_| EnvelopeError::Truncated)?;
         let start = out.len();
         out.extend_from_slice(body);
+        self.bind_chunk_index();
         let result = self.cipher.decrypt_inout_detached(
             &self.nonce(last),
-            &self.associated_data(),
+            &self.associated_data,
             out[start..].as_mut().into(),
             &tag,
         );
