@@ -92,16 +92,14 @@ impl<R: Read, W: Write> Host<'_, R, W> {
     pub fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
         match self.ocall(&Ocall::GetObject { address: *address }, &[])? {
             (OcallResult::Object, bytes) if sha256(&bytes) == *address => Ok(Some(bytes)),
-            (OcallResult::Object, _) => Err(RuntimeError::TamperedObject { address: hex_of(address) }),
+            (OcallResult::Object, _) => {
+                Err(RuntimeError::TamperedObject { address: alloy_primitives::hex::encode(address) })
+            }
             (OcallResult::NotFound, _) => Ok(None),
             (OcallResult::Failed(why), _) => Err(RuntimeError::HostStorage(why)),
             (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
         }
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The enclave's identity and secrets, available to trusted applications.
