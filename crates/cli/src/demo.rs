@@ -141,8 +141,7 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| DemoError::Failed(format!("cannot start the async runtime: {e}")))?;
-    let store_dir = &state.path().join("objects");
-    let store = Store::local(store_dir).map_err(|e| DemoError::Failed(e.to_string()))?;
+    let store = Store::local(state.path().join("objects")).map_err(|e| DemoError::Failed(e.to_string()))?;
     let (enclave, verified) = timings.time("enclave_launch", || launch_enclave(&state.path().join("enclave")))?;
     let trusted = EnclaveIdentity { id: verified.measurement, report_signer: verified.report_signer };
     let (committee, members) = timings
@@ -259,7 +258,7 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         // record altered by the host, a doctor outside the warrant.
         let chain_of_first = DigestChain::genesis(record).append(&entry_digest(&ciphertexts[0]));
         tally
-            .attack(tamper_stored_object(store_dir, &addresses[0]).is_ok_and(|()| {
+            .attack(tamper_stored_object(&store, &addresses[0]).is_ok_and(|()| {
                 matches!(runtime.block_on(store.get(&addresses[0])), Err(StoreError::Tampered { .. }))
             }));
         let (_, forged) = chameleon::hash(&public, b"rewritten history", &mut rng);
@@ -362,9 +361,8 @@ impl EnclaveBackend for TamperingHost<'_> {
 }
 
 /// Plays a dishonest storage provider: flips one byte of a stored object on disk.
-fn tamper_stored_object(store_dir: &Path, address: &ObjectAddress) -> std::io::Result<()> {
-    let hex = address.to_string();
-    let file = store_dir.join("objects").join(&hex[..2]).join(&hex);
+fn tamper_stored_object(store: &Store, address: &ObjectAddress) -> std::io::Result<()> {
+    let file = store.local_file(address).ok_or_else(|| std::io::Error::other("the demo store is local"))?;
     let mut bytes = std::fs::read(&file)?;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;

@@ -32,7 +32,8 @@ impl ObjectAddress {
         Self(sha256(bytes))
     }
 
-    fn key(&self) -> ObjectPath {
+    /// Where the object lives inside the backend: `objects/<first two hex digits>/<hex>`.
+    pub fn key(&self) -> ObjectPath {
         let hex = self.to_string();
         ObjectPath::from(format!("objects/{}/{hex}", &hex[..2]))
     }
@@ -127,13 +128,22 @@ impl Store {
         &self.backend
     }
 
+    /// The file holding the object, for the local backend (operators and tests inspecting
+    /// what the provider holds); `None` for other backends.
+    pub fn local_file(&self, address: &ObjectAddress) -> Option<PathBuf> {
+        match &self.durability {
+            Durability::LocalFiles(root) => Some(root.join(address.key().as_ref())),
+            Durability::Volatile => None,
+        }
+    }
+
     /// Stores `bytes` and returns their address once they are durable.
     pub async fn put(&self, bytes: impl Into<Bytes>) -> Result<ObjectAddress, StoreError> {
         let bytes = bytes.into();
         let address = ObjectAddress::of(&bytes);
         let key = address.key();
         self.backend.put(&key, PutPayload::from_bytes(bytes)).await?;
-        self.make_durable(&key)?;
+        self.make_durable(&address)?;
         Ok(address)
     }
 
@@ -162,11 +172,10 @@ impl Store {
 
     /// fsync the object file and the directories leading to it, so an acknowledged write
     /// survives a crash of the process or the machine.
-    fn make_durable(&self, key: &ObjectPath) -> Result<(), StoreError> {
-        let Durability::LocalFiles(root) = &self.durability else {
+    fn make_durable(&self, address: &ObjectAddress) -> Result<(), StoreError> {
+        let (Durability::LocalFiles(root), Some(file)) = (&self.durability, self.local_file(address)) else {
             return Ok(());
         };
-        let file = root.join(key.as_ref());
         let sync = |path: &Path| {
             std::fs::File::open(path)
                 .and_then(|f| f.sync_all())

@@ -1,13 +1,8 @@
 //! The content-addressed store against its local and in-memory backends.
 
 use healthchain_store::{ObjectAddress, Store, StoreError};
-use object_store::{ObjectStoreExt, PutPayload, path::Path as ObjectPath};
+use object_store::{ObjectStoreExt, PutPayload};
 use proptest::prelude::*;
-
-fn key(address: &ObjectAddress) -> ObjectPath {
-    let hex = address.to_string();
-    ObjectPath::from(format!("objects/{}/{hex}", &hex[..2]))
-}
 
 async fn round_trip(store: &Store) {
     let bytes = b"ciphertext of entry 1".to_vec();
@@ -36,7 +31,10 @@ async fn local_objects_survive_reopening() {
     let reopened = Store::local(dir.path()).unwrap();
     assert_eq!(reopened.get(&address).await.unwrap().as_ref(), &[1, 2, 3]);
     let hex = address.to_string();
-    assert!(dir.path().join("objects").join(&hex[..2]).join(&hex).is_file());
+    let file = reopened.local_file(&address).unwrap();
+    assert_eq!(file, dir.path().canonicalize().unwrap().join("objects").join(&hex[..2]).join(&hex));
+    assert!(file.is_file());
+    assert_eq!(Store::memory().local_file(&address), None);
 }
 
 #[tokio::test]
@@ -45,8 +43,7 @@ async fn a_provider_altering_an_object_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::local(dir.path()).unwrap();
     let address = store.put(vec![7u8; 4096]).await.unwrap();
-    let hex = address.to_string();
-    let file = dir.path().join("objects").join(&hex[..2]).join(&hex);
+    let file = store.local_file(&address).unwrap();
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&file, &bytes).unwrap();
@@ -61,7 +58,7 @@ async fn a_provider_altering_an_object_is_caught() {
     // In memory: the provider swaps in other bytes under the same name.
     let store = Store::memory();
     let address = store.put(b"original".to_vec()).await.unwrap();
-    store.backend().put(&key(&address), PutPayload::from_static(b"swapped")).await.unwrap();
+    store.backend().put(&address.key(), PutPayload::from_static(b"swapped")).await.unwrap();
     assert!(matches!(store.get(&address).await, Err(StoreError::Tampered { .. })));
 }
 
