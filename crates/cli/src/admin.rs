@@ -7,9 +7,7 @@ use alloy_primitives::{Address, B256};
 use clap::Subcommand;
 use healthchain_core::keystore::Keystore;
 use healthchain_enclave::evidence::{Evidence, Policy};
-use healthchain_enclave::host::{
-    EnclaveBackend, SimulatedConfig, SimulatedEnclave, measure, new_platform_secret, platform_address,
-};
+use healthchain_enclave::host::{EnclaveBackend, SimulatedConfig, SimulatedEnclave, measure, platform_address};
 use healthchain_ledger::client::Connection;
 use healthchain_ledger::{DeployParams, Deployment, Ledger, deploy};
 
@@ -96,7 +94,7 @@ pub fn run(keystore: &Path, command: AdminCommand) -> Result<()> {
             say!("deployed to chain {}; addresses written to {}", report.deployment.shared.chain_id, out.display());
         }
         AdminCommand::Enclave { command: EnclaveCommand::Evidence { state_dir } } => {
-            let secret = platform_secret(&state_dir)?;
+            let secret = healthchain_core::host::platform_secret(&state_dir)?;
             let program = std::env::current_exe()?;
             let mut config = SimulatedConfig::new(&program, &state_dir, secret);
             config.args = vec!["enclave-process".into()];
@@ -140,25 +138,4 @@ pub fn run(keystore: &Path, command: AdminCommand) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The simulated platform secret of this machine, created (0600) on first use.
-fn platform_secret(state_dir: &Path) -> Result<[u8; 32]> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::create_dir_all(state_dir)?;
-    std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))?;
-    let path = state_dir.join("platform.secret");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            Ok(bytes.try_into().map_err(|_| format!("{} is not a 32-byte platform secret", path.display()))?)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = new_platform_secret();
-            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
-            std::io::Write::write_all(&mut file, &secret)?;
-            file.sync_all()?;
-            Ok(secret)
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display()).into()),
-    }
 }

@@ -75,7 +75,12 @@ enum Command {
     },
     /// Run as the simulated enclave process (spawned by the enclave host, not by hand).
     #[command(hide = true)]
-    EnclaveProcess,
+    EnclaveProcess {
+        /// The deployment (JSON) the update application reads and signs for; without it
+        /// the enclave runs its built-in applications only.
+        #[arg(long)]
+        deployment: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +98,19 @@ enum FhirCommand {
     },
 }
 
+/// The enclave process: the built-in applications, plus `update` for a deployment.
+fn enclave_process(deployment: Option<&std::path::Path>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut dispatcher = Dispatcher::default();
+    if let Some(path) = deployment {
+        let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let deployment: healthchain_ledger::Deployment =
+            serde_json::from_slice(&text).map_err(|e| format!("{} is not a deployment: {e}", path.display()))?;
+        dispatcher.register(Box::new(healthchain_update::UpdateApp::new(deployment)))?;
+    }
+    runtime::serve_stdio(dispatcher)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<ExitCode, Box<dyn std::error::Error>> = match cli.command {
@@ -108,9 +126,7 @@ fn main() -> ExitCode {
             crate::output::write(format_args!("{report}"));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::EnclaveProcess => {
-            runtime::serve_stdio(Dispatcher::default()).map(|()| ExitCode::SUCCESS).map_err(Into::into)
-        }
+        Command::EnclaveProcess { deployment } => enclave_process(deployment.as_deref()),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error}");

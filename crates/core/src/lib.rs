@@ -2,9 +2,14 @@
 //! committee member, consortium operator) does, built on the lower crates.
 //!
 //! - [`keystore`]: every user's ledger account key, encrypted at rest (Ethereum keystore v3).
-//! - [`records`]: the data owner's side of a record: preparing an upload.
+//! - [`environment`]: the embedded defaults (chain, contracts, store, enclave, committee) in one directory.
+//! - [`host`]: the enclave host: launching the enclave process, serving its object and ledger ocalls.
+//! - [`records`]: the data owner's records: register, update through the enclave, import a
+//!   patient bundle, the owner's wallet; verification for anyone.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod environment;
+pub mod host;
 pub mod keystore;
 pub mod records;

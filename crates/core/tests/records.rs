@@ -1,11 +1,10 @@
-//! Preparing a record upload: the record id cycle is broken in the documented order.
+//! Preparing a record registration: the record id cycle is broken in the documented order.
 
 use alloy_primitives::B256;
-use healthchain_core::records::{MANIFEST_FORMAT, Manifest, prepare_upload};
-use healthchain_crypto::chameleon::{self, PublicKey};
-use healthchain_crypto::envelope::{self, EntryContext};
+use healthchain_core::records::prepare_upload;
 use healthchain_crypto::hash::sha256;
 use healthchain_crypto::keywrap::{self, Purpose, SecretKey, Wrapped};
+use healthchain_update::Manifest;
 use rand::{SeedableRng, rngs::StdRng};
 
 #[test]
@@ -14,28 +13,17 @@ fn prepared_upload_is_consistent_with_the_chain_and_the_enclave() {
     let owner = alloy_primitives::Address::repeat_byte(0x11);
     let enclave = SecretKey::generate(&mut rng);
     let (committee, members) = keywrap::deal_committee(2, 3, &mut rng).unwrap();
-    let entry = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
-    let upload = prepare_upload(owner, entry, "fhir-r4", &enclave.public_key(), &committee.key(), &mut rng);
+    let upload = prepare_upload(owner, "fhir-r4", &enclave.public_key(), &committee.key(), &mut rng);
 
     // The chain derives the same record id from what is published.
     let anchor = B256::from(upload.anchor.to_bytes());
     assert_eq!(B256::from(sha256(&upload.manifest)), upload.manifest_hash);
-    assert_eq!(healthchain_ledger::ids::record_id(owner, anchor, upload.manifest_hash).0, upload.record_id.0);
+    assert_eq!(healthchain_ledger::ids::record_id(owner, anchor, upload.manifest_hash), upload.record_id);
 
-    // μ_1 opens the anchor for (recordId, 1, d_1) under the manifest's public key.
-    let manifest: Manifest = serde_json::from_slice(&upload.manifest).unwrap();
-    assert_eq!(manifest.format, MANIFEST_FORMAT);
-    let public = PublicKey::from_bytes(&alloy_primitives::hex::decode(&manifest.chameleon_key).unwrap()).unwrap();
-    assert_eq!(upload.chain.version(), 1);
-    chameleon::check(&public, &upload.chain.message().to_bytes(), &upload.anchor, &upload.first_check).unwrap();
-
-    // The entry opens under the record key for (recordId, 1) only.
-    let context = EntryContext { record: upload.record_id, entry_index: 1 };
-    assert_eq!(envelope::decrypt_entry(&upload.secrets.key, context, &upload.first_entry).unwrap(), entry);
-    assert!(
-        envelope::decrypt_entry(&upload.secrets.key, EntryContext { entry_index: 2, ..context }, &upload.first_entry)
-            .is_err()
-    );
+    // The manifest names the chameleon key of the trapdoor the owner keeps.
+    let manifest = Manifest::parse(&upload.manifest).unwrap();
+    assert_eq!(manifest.data_type, "fhir-r4");
+    assert_eq!(upload.secrets.trapdoor.public_key(), manifest.public_key().unwrap());
 
     // EK: two committee shares release T, which only the enclave opens, to the record key.
     let outer = Wrapped::from_bytes(&alloy_primitives::hex::decode(&manifest.wrapped_key).unwrap()).unwrap();
@@ -44,9 +32,6 @@ fn prepared_upload_is_consistent_with_the_chain_and_the_enclave() {
         Wrapped::from_bytes(&committee.open(&outer, &shares, b"request-1", anchor.as_slice()).unwrap()).unwrap();
     let key = enclave.unwrap_key(&inner, Purpose::EnclaveLayer, anchor.as_slice()).unwrap();
     assert_eq!(key, upload.secrets.key.as_bytes());
-
-    // Only the trapdoor holder can extend the record without changing the anchor.
-    assert_eq!(upload.secrets.trapdoor.public_key(), public);
 }
 
 #[test]
@@ -55,8 +40,8 @@ fn every_upload_gets_its_own_anchor_keys_and_id() {
     let owner = alloy_primitives::Address::repeat_byte(0x22);
     let enclave = SecretKey::generate(&mut rng).public_key();
     let committee = SecretKey::generate(&mut rng).public_key();
-    let a = prepare_upload(owner, b"same entry", "fhir-r4", &enclave, &committee, &mut rng);
-    let b = prepare_upload(owner, b"same entry", "fhir-r4", &enclave, &committee, &mut rng);
+    let a = prepare_upload(owner, "fhir-r4", &enclave, &committee, &mut rng);
+    let b = prepare_upload(owner, "fhir-r4", &enclave, &committee, &mut rng);
     assert_ne!(a.anchor, b.anchor);
     assert_ne!(a.record_id, b.record_id);
     assert_ne!(a.secrets.key.as_bytes(), b.secrets.key.as_bytes());

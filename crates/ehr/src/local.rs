@@ -9,6 +9,7 @@ use std::time::Instant;
 use alloy_primitives::Address;
 use healthchain_crypto::keywrap;
 use healthchain_crypto::signing::EthKey;
+use healthchain_enclave::protocol::LedgerName;
 use healthchain_enclave::runtime::{AppContext, AppError, EnclaveKeys, HostServices, RuntimeError, TrustedApp};
 use healthchain_enclave::sealing::SealingKey;
 use zeroize::Zeroizing;
@@ -44,6 +45,14 @@ impl DirSealedStorage {
 impl HostServices for DirSealedStorage {
     fn fetch_object(&mut self, _address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
         Err(RuntimeError::HostStorage("the local enclave serves no object store".into()))
+    }
+
+    fn put_object(&mut self, _bytes: &[u8]) -> Result<[u8; 32], RuntimeError> {
+        Err(RuntimeError::HostStorage("the local enclave serves no object store".into()))
+    }
+
+    fn ledger_rpc(&mut self, _ledger: LedgerName, _request: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        Err(RuntimeError::HostLedger("the local enclave relays no ledger".into()))
     }
 
     fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError> {

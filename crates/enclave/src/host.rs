@@ -13,8 +13,8 @@ use healthchain_crypto::hash::sha256;
 
 use crate::evidence::{Evidence, SimulatedPlatform};
 use crate::protocol::{
-    ChannelError, DEFAULT_MAX_BODY, Ecall, EcallResult, FrameKind, Launch, Ocall, OcallResult, Refusal, read_frame,
-    write_frame,
+    ChannelError, DEFAULT_MAX_BODY, Ecall, EcallResult, FrameKind, Launch, LedgerName, Ocall, OcallResult, Refusal,
+    read_frame, write_frame,
 };
 
 /// Why a call into the enclave failed.
@@ -89,8 +89,10 @@ pub struct SimulatedConfig {
     pub call_timeout: Duration,
     /// Largest body sent or accepted on the channel.
     pub max_body: u64,
-    /// Where the enclave's `GetObject` ocalls are served from (none: refused).
+    /// Where the enclave's `GetObject`/`PutObject` ocalls are served from (none: refused).
     pub objects: Option<Arc<dyn ObjectSource>>,
+    /// Where the enclave's `LedgerRpc` ocalls are relayed to (none: refused).
+    pub ledger: Option<Arc<dyn LedgerSource>>,
 }
 
 /// The host's object store as the enclave reaches it (the enclave re-hashes every object,
@@ -98,6 +100,21 @@ pub struct SimulatedConfig {
 pub trait ObjectSource: Send + Sync {
     /// The object with this content address, if stored.
     fn get(&self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, String>;
+    /// Stores `bytes` durably and returns their content address.
+    fn put(&self, bytes: &[u8]) -> Result<[u8; 32], String>;
+}
+
+/// The ledger endpoints as the enclave reaches them: the host relays JSON-RPC requests it
+/// cannot read the purpose of, and the enclave checks the answers it relies on.
+pub trait LedgerSource: Send + Sync {
+    /// Sends one JSON-RPC request to the named ledger and returns the raw response.
+    fn rpc(&self, ledger: LedgerName, request: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+impl std::fmt::Debug for dyn LedgerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LedgerSource")
+    }
 }
 
 impl std::fmt::Debug for dyn ObjectSource {
@@ -117,6 +134,7 @@ impl SimulatedConfig {
             call_timeout: Duration::from_secs(30),
             max_body: DEFAULT_MAX_BODY,
             objects: None,
+            ledger: None,
         }
     }
 }
@@ -338,6 +356,20 @@ fn serve_ocall(config: &SimulatedConfig, ocall: Ocall, body: &[u8]) -> (OcallRes
                 Err(why) => (OcallResult::Failed(why), Vec::new()),
             },
         },
+        Ocall::PutObject => match &config.objects {
+            None => (OcallResult::Failed("this host serves no object store to the enclave".into()), Vec::new()),
+            Some(objects) => match objects.put(body) {
+                Ok(address) => (OcallResult::ObjectStored { address }, Vec::new()),
+                Err(why) => (OcallResult::Failed(why), Vec::new()),
+            },
+        },
+        Ocall::LedgerRpc { ledger } => match &config.ledger {
+            None => (OcallResult::Failed("this host relays no ledger to the enclave".into()), Vec::new()),
+            Some(source) => match source.rpc(ledger, body) {
+                Ok(reply) => (OcallResult::LedgerReply, reply),
+                Err(why) => (OcallResult::Failed(why), Vec::new()),
+            },
+        },
         Ocall::LoadSealed { label } => match sealed_path(state_dir, &label) {
             None => (OcallResult::Failed(format!("invalid sealed label '{label}'")), Vec::new()),
             Some(path) => match std::fs::read(&path) {
@@ -391,6 +423,9 @@ mod tests {
     impl ObjectSource for OneObject {
         fn get(&self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, String> {
             Ok((sha256(&self.0) == *address).then(|| self.0.clone()))
+        }
+        fn put(&self, _: &[u8]) -> Result<[u8; 32], String> {
+            Err("read-only".into())
         }
     }
 

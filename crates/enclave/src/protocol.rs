@@ -300,6 +300,24 @@ pub enum Ocall {
         /// The object's address.
         address: [u8; 32],
     },
+    /// Store a ciphertext object (body) durably in the host's object store; the host
+    /// answers with its content address, which the enclave checks.
+    PutObject,
+    /// Relay one JSON-RPC request (body) to an endpoint of the named ledger; the enclave
+    /// checks what it can of the answer (see the update application).
+    LedgerRpc {
+        /// Which logical ledger.
+        ledger: LedgerName,
+    },
+}
+
+/// The two logical ledgers (DESIGN.md "Ledger").
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum LedgerName {
+    /// Seed 000's SB: records, licenses, policies, payments.
+    Shared,
+    /// Seed 000's UB and seed 001's Fabric: update log, EHR registry.
+    Consortium,
 }
 
 /// Answers to [`Ocall`]s.
@@ -313,6 +331,13 @@ pub enum OcallResult {
     Stored,
     /// The object is in the body.
     Object,
+    /// The object was stored durably under this address.
+    ObjectStored {
+        /// Its content address.
+        address: [u8; 32],
+    },
+    /// The endpoint's JSON-RPC answer is in the body.
+    LedgerReply,
     /// The host could not serve the request.
     Failed(String),
 }

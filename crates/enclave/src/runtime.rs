@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::evidence::{Evidence, SimulatedPlatform};
 use crate::protocol::{
-    ChannelError, Ecall, EcallResult, Frame, FrameKind, Launch, Ocall, OcallResult, Refusal, RefusalCode, read_frame,
-    read_frame_into, write_frame,
+    ChannelError, Ecall, EcallResult, Frame, FrameKind, Launch, LedgerName, Ocall, OcallResult, Refusal, RefusalCode,
+    read_frame, read_frame_into, write_frame,
 };
 use crate::sealing::{SealingKey, UnsealError};
 
@@ -40,9 +40,12 @@ pub enum RuntimeError {
     /// replace them silently.
     #[error(transparent)]
     Unseal(#[from] UnsealError),
-    /// The host could not store or load sealed state.
+    /// The host could not store or load sealed state or objects.
     #[error("host storage failed: {0}")]
     HostStorage(String),
+    /// The host could not relay a ledger request.
+    #[error("host ledger relay failed: {0}")]
+    HostLedger(String),
     /// The sealed key blob is malformed.
     #[error("sealed key blob is malformed")]
     CorruptKeys,
@@ -97,6 +100,28 @@ impl<R: Read, W: Write> Host<'_, R, W> {
             }
             (OcallResult::NotFound, _) => Ok(None),
             (OcallResult::Failed(why), _) => Err(RuntimeError::HostStorage(why)),
+            (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
+        }
+    }
+
+    /// Stores an object durably through the host; refuses an acknowledgement under any
+    /// address but the bytes' own.
+    pub fn put_object(&mut self, bytes: &[u8]) -> Result<[u8; 32], RuntimeError> {
+        match self.ocall(&Ocall::PutObject, bytes)? {
+            (OcallResult::ObjectStored { address }, _) if address == sha256(bytes) => Ok(address),
+            (OcallResult::ObjectStored { address }, _) => {
+                Err(RuntimeError::TamperedObject { address: alloy_primitives::hex::encode(address) })
+            }
+            (OcallResult::Failed(why), _) => Err(RuntimeError::HostStorage(why)),
+            (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
+        }
+    }
+
+    /// Relays a JSON-RPC request to the named ledger; the answer is unverified bytes.
+    pub fn ledger_rpc(&mut self, ledger: LedgerName, request: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        match self.ocall(&Ocall::LedgerRpc { ledger }, request)? {
+            (OcallResult::LedgerReply, reply) => Ok(reply),
+            (OcallResult::Failed(why), _) => Err(RuntimeError::HostLedger(why)),
             (other, _) => Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
         }
     }
@@ -155,6 +180,10 @@ pub trait HostServices {
     fn store(&mut self, label: &str, data: &[u8]) -> Result<(), RuntimeError>;
     /// Fetches the object with this content address, verified against it.
     fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError>;
+    /// Stores an object durably; returns its (checked) content address.
+    fn put_object(&mut self, bytes: &[u8]) -> Result<[u8; 32], RuntimeError>;
+    /// Relays a JSON-RPC request to a ledger endpoint; the answer is untrusted.
+    fn ledger_rpc(&mut self, ledger: LedgerName, request: &[u8]) -> Result<Vec<u8>, RuntimeError>;
 }
 
 struct HostSealedStorage<'a, 'h, R, W> {
@@ -165,6 +194,14 @@ struct HostSealedStorage<'a, 'h, R, W> {
 impl<R: Read, W: Write> HostServices for HostSealedStorage<'_, '_, R, W> {
     fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
         self.host.fetch_object(address)
+    }
+
+    fn put_object(&mut self, bytes: &[u8]) -> Result<[u8; 32], RuntimeError> {
+        self.host.put_object(bytes)
+    }
+
+    fn ledger_rpc(&mut self, ledger: LedgerName, request: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        self.host.ledger_rpc(ledger, request)
     }
 
     fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError> {

@@ -9,6 +9,10 @@
 //! Backends come from the `object_store` crate: a local directory (the default; every
 //! write is fsync'd, file and directories, before it is acknowledged) and memory (tests).
 //! Objects live under `objects/<first two hex digits>/<address in hex>`.
+//!
+//! Beside the objects, a **record index** (`index/<record id>/<version>`) publishes where
+//! each version's entry is stored. It is a hint, not a source of truth: whoever reads it
+//! checks every entry against the digest chain logged on the ledger.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -59,6 +63,10 @@ impl FromStr for ObjectAddress {
         let bytes = hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|_| invalid())?;
         Ok(Self(bytes.try_into().map_err(|_| invalid())?))
     }
+}
+
+fn index_key(record: &[u8; 32], version: u64) -> ObjectPath {
+    ObjectPath::from(format!("index/{}/{version:020}", hex::encode(record)))
 }
 
 /// Why a storage operation failed.
@@ -161,6 +169,16 @@ impl Store {
         Ok(bytes)
     }
 
+    /// The bytes stored under `address` exactly as the provider returns them, unchecked:
+    /// for callers that check them themselves (the enclave re-hashes inside).
+    pub async fn get_as_stored(&self, address: &ObjectAddress) -> Result<Option<Bytes>, StoreError> {
+        match self.backend.get(&address.key()).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether an object exists at `address` (without fetching or checking it).
     pub async fn contains(&self, address: &ObjectAddress) -> Result<bool, StoreError> {
         match self.backend.head(&address.key()).await {
@@ -170,12 +188,40 @@ impl Store {
         }
     }
 
+    /// Publishes the index entry of `version` of `record` (replacing an earlier one).
+    pub async fn put_index(&self, record: &[u8; 32], version: u64, bytes: impl Into<Bytes>) -> Result<(), StoreError> {
+        let key = index_key(record, version);
+        self.backend.put(&key, PutPayload::from_bytes(bytes.into())).await?;
+        self.make_path_durable(&key)
+    }
+
+    /// The index entries of `record`, by version in increasing order.
+    pub async fn index(&self, record: &[u8; 32]) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let prefix = ObjectPath::from(format!("index/{}", hex::encode(record)));
+        let listed: Vec<_> = futures::TryStreamExt::try_collect(self.backend.list(Some(&prefix))).await?;
+        let mut entries = Vec::with_capacity(listed.len());
+        for meta in listed {
+            let Some(version) = meta.location.filename().and_then(|name| name.parse::<u64>().ok()) else {
+                continue;
+            };
+            let bytes = self.backend.get(&meta.location).await?.bytes().await?;
+            entries.push((version, bytes));
+        }
+        entries.sort_by_key(|(version, _)| *version);
+        Ok(entries)
+    }
+
     /// fsync the object file and the directories leading to it, so an acknowledged write
     /// survives a crash of the process or the machine.
     fn make_durable(&self, address: &ObjectAddress) -> Result<(), StoreError> {
-        let (Durability::LocalFiles(root), Some(file)) = (&self.durability, self.local_file(address)) else {
+        self.make_path_durable(&address.key())
+    }
+
+    fn make_path_durable(&self, key: &ObjectPath) -> Result<(), StoreError> {
+        let Durability::LocalFiles(root) = &self.durability else {
             return Ok(());
         };
+        let file = root.join(key.as_ref());
         let sync = |path: &Path| {
             std::fs::File::open(path)
                 .and_then(|f| f.sync_all())

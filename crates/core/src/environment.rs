@@ -1,0 +1,246 @@
+//! The embedded defaults: one directory holds an embedded chain with all six contracts, the
+//! local object store, the simulated enclave's state and platform secret, and the
+//! key-authorization committee (`t = n = 1`), created on first use. Every participant-facing
+//! flow runs against an [`Environment`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, U256};
+use healthchain_chain::{Chain, ChainConfig, Storage};
+use healthchain_crypto::keywrap;
+use healthchain_crypto::session::EnclaveIdentity;
+use healthchain_crypto::signing::EthKey;
+use healthchain_enclave::evidence::{Policy, VerifiedEnclave};
+use healthchain_enclave::host::{EnclaveBackend, SimulatedEnclave, measure, platform_address};
+use healthchain_ledger::client::Connection;
+use healthchain_ledger::testing::dev_key;
+use healthchain_ledger::{DeployParams, Deployment, Ledger, deploy};
+use healthchain_store::Store;
+
+use crate::host::{EnclaveProgram, LedgerRelay, StoreObjects, launch_enclave, platform_secret};
+
+/// Why the environment could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    /// A file or directory of the environment.
+    #[error("{path}: {why}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+    /// The embedded chain.
+    #[error("embedded chain: {0}")]
+    Chain(String),
+    /// The ledger.
+    #[error(transparent)]
+    Ledger(Box<healthchain_ledger::errors::LedgerError>),
+    /// The object store.
+    #[error(transparent)]
+    Store(#[from] healthchain_store::StoreError),
+    /// The enclave could not be launched or its evidence was refused.
+    #[error("enclave: {0}")]
+    Enclave(String),
+    /// The committee key on the chain is malformed.
+    #[error("the committee key on the Directory is not a valid public key")]
+    CommitteeKey,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> EnvironmentError + '_ {
+    move |e| EnvironmentError::Io { path: path.to_path_buf(), why: e.to_string() }
+}
+
+/// Where the embedded chain keeps its blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainStorage {
+    /// In the environment directory, durable (the default).
+    Durable,
+    /// In memory (tests and throw-away runs).
+    Memory,
+}
+
+/// A running set of services on embedded defaults.
+pub struct Environment {
+    /// The environment directory.
+    pub home: PathBuf,
+    /// The embedded chain (hosting both logical ledgers).
+    pub chain: Chain,
+    /// A connection to it.
+    pub connection: Connection,
+    /// The contracts.
+    pub deployment: Deployment,
+    /// The object store (the CSP).
+    pub store: Arc<Store>,
+    /// The enclave process.
+    pub enclave: Arc<SimulatedEnclave>,
+    /// Its verified evidence.
+    pub verified: VerifiedEnclave,
+    /// The committee's public key (outer key-wrapping layer).
+    pub committee_key: keywrap::PublicKey,
+    /// The consortium admin (a development account on the embedded chain).
+    pub admin: EthKey,
+}
+
+/// File names inside the environment directory.
+const DEPLOYMENT_FILE: &str = "deployment.json";
+
+impl Environment {
+    /// Opens the environment in `home`, creating it on first use: chain, contracts,
+    /// store, enclave (approved on the Directory) and committee. Must be called on a
+    /// multi-threaded tokio runtime (enclave calls run on blocking threads).
+    pub async fn open(
+        home: &Path,
+        program: &EnclaveProgram,
+        storage: ChainStorage,
+    ) -> Result<Environment, EnvironmentError> {
+        std::fs::create_dir_all(home).map_err(io(home))?;
+        let chain = match storage {
+            ChainStorage::Durable => Chain::open(ChainConfig::default(), Storage::Dir(home.join("chain"))),
+            ChainStorage::Memory => Chain::in_memory(ChainConfig::default()),
+        }
+        .map_err(|e| EnvironmentError::Chain(e.to_string()))?;
+        let connection = Connection::embedded(&chain).await?;
+        let admin = dev_key(0);
+
+        let deployment_file = home.join(DEPLOYMENT_FILE);
+        let existing = match (storage, std::fs::read(&deployment_file)) {
+            (ChainStorage::Durable, Ok(bytes)) => Some(serde_json::from_slice::<Deployment>(&bytes).map_err(|e| {
+                EnvironmentError::Io { path: deployment_file.clone(), why: format!("not a deployment: {e}") }
+            })?),
+            _ => None,
+        };
+        let deployment = match existing {
+            Some(deployment) => deployment,
+            None => {
+                let deployment = deploy(&connection.account(&admin), None, &DeployParams::default()).await?.deployment;
+                let text = serde_json::to_string_pretty(&deployment).expect("deployments serialize");
+                write_synced(&deployment_file, text.as_bytes())?;
+                deployment
+            }
+        };
+        let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
+
+        let store = Arc::new(Store::local(home.join("objects"))?);
+        let enclave_dir = home.join("enclave");
+        let secret = platform_secret(&enclave_dir).map_err(EnvironmentError::Enclave)?;
+        let runtime = tokio::runtime::Handle::current();
+        let objects = StoreObjects::new(store.clone(), runtime.clone());
+        let provider = connection.provider().clone();
+        let relay = LedgerRelay::new(provider.clone(), provider, runtime);
+        let launch_program = program.clone();
+        let enclave = tokio::task::spawn_blocking(move || {
+            launch_enclave(&launch_program, &enclave_dir, secret, &deployment_file, objects, relay)
+        })
+        .await
+        .map_err(|e| EnvironmentError::Enclave(e.to_string()))?
+        .map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
+        let measurement = measure(&program.program).map_err(io(&program.program))?;
+        let policy = Policy {
+            platforms: vec![platform_address(secret)],
+            measurements: vec![measurement],
+            accept_simulated: true,
+        };
+        let verified = enclave.evidence().verify(&policy).map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
+        if !ledger.directory().is_approved_enclave(verified.report_signer).await? {
+            ledger
+                .approve_enclave_everywhere(
+                    verified.report_signer,
+                    verified.measurement,
+                    B256::from(verified.encryption_key.to_bytes()),
+                    B256::ZERO,
+                )
+                .await?;
+        }
+
+        let committee_key = committee_key(&ledger, home).await?;
+        Ok(Environment {
+            home: home.to_path_buf(),
+            chain,
+            connection,
+            deployment,
+            store,
+            enclave: Arc::new(enclave),
+            verified,
+            committee_key,
+            admin,
+        })
+    }
+
+    /// A ledger client acting as `key`.
+    pub async fn ledger(&self, key: &EthKey) -> Result<Ledger, EnvironmentError> {
+        Ok(Ledger::connect(&self.connection, None, key, self.deployment).await?)
+    }
+
+    /// The enclave as the session protocol trusts it.
+    pub fn enclave_identity(&self) -> EnclaveIdentity {
+        EnclaveIdentity { id: self.verified.measurement, report_signer: self.verified.report_signer }
+    }
+
+    /// The enclave backend.
+    pub fn backend(&self) -> Arc<dyn EnclaveBackend> {
+        self.enclave.clone()
+    }
+
+    /// A relay to the ledgers for reading (e.g. `verify`); call from a blocking thread.
+    pub fn relay(&self) -> LedgerRelay {
+        let provider = self.connection.provider().clone();
+        LedgerRelay::new(provider.clone(), provider, tokio::runtime::Handle::current())
+    }
+
+    /// The object store for reading from a blocking thread.
+    pub fn objects(&self) -> StoreObjects {
+        StoreObjects::new(self.store.clone(), tokio::runtime::Handle::current())
+    }
+
+    /// Funds `account` from the admin's development balance if it holds less than `minimum`
+    /// wei (the embedded chain's faucet).
+    pub async fn fund(&self, account: Address, minimum: U256) -> Result<(), EnvironmentError> {
+        if self.connection.balance(account).await? < minimum {
+            self.connection.account(&self.admin).transfer(account, minimum).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The committee key on the Directory; on first use, deals a 1-of-1 committee whose member
+/// share is kept (0600) in the environment for the committee service.
+async fn committee_key(ledger: &Ledger, home: &Path) -> Result<keywrap::PublicKey, EnvironmentError> {
+    let directory = ledger.directory();
+    let mut epoch = directory.committee_epoch().await?;
+    if epoch == 0 {
+        let (committee, members) = keywrap::deal_committee(1, 1, &mut rand::rng())
+            .map_err(|e| EnvironmentError::Enclave(format!("dealing the committee: {e}")))?;
+        let member = dev_key(9);
+        let share_dir = home.join("committee");
+        std::fs::create_dir_all(&share_dir).map_err(io(&share_dir))?;
+        write_synced(&share_dir.join("member-1.share"), &members[0].to_bytes())?;
+        directory
+            .set_committee(
+                vec![member.address()],
+                vec![B256::from(members[0].public_key().to_bytes())],
+                B256::from(committee.key().to_bytes()),
+                1,
+            )
+            .await?;
+        epoch = directory.committee_epoch().await?;
+    }
+    let committee = directory.committee_of(epoch).await?;
+    keywrap::PublicKey::from_bytes(committee.key.as_slice()).map_err(|_| EnvironmentError::CommitteeKey)
+}
+
+/// Writes a file with mode 0600 and fsyncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), EnvironmentError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io(path))?;
+    std::io::Write::write_all(&mut file, bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+impl From<healthchain_ledger::errors::LedgerError> for EnvironmentError {
+    fn from(e: healthchain_ledger::errors::LedgerError) -> Self {
+        EnvironmentError::Ledger(Box::new(e))
+    }
+}
