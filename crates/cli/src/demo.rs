@@ -1,12 +1,13 @@
 //! `healthchain demo`: the story on embedded defaults, as far as it is built.
 //!
-//! Today, on the shipped Synthea patients: the enclave runs as a separate process whose
-//! evidence is verified; each patient's bundle is split into dated versions and validated;
-//! the versions are encrypted into the local object store under a chameleon anchor that
-//! never changes across the follow-up visits; the record key is wrapped to the enclave's
-//! attested key and a 2-of-3 committee; each patient opens an attested session to the
-//! enclave; a warrant is signed; tampering attempts are refused. What the demo does not
-//! run yet is listed in its report.
+//! Today, on the shipped Synthea patients, in a throw-away embedded environment (chain
+//! with all contracts, object store, enclave process approved on the Directory): each
+//! patient's bundle is split into dated versions; the record is registered under a
+//! chameleon anchor and every version — the first included — is validated by the enclave's
+//! update application under an on-chain license and logged on UpdateLog; anyone verifies
+//! every version from the chain and the store; the record key is wrapped to the enclave's
+//! attested key and released by 2 of 3 committee members; a warrant is signed; attacks are
+//! refused. What the demo does not run yet is listed in its report.
 
 use crate::output::say;
 use std::collections::BTreeMap;
@@ -14,21 +15,20 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alloy_primitives::{Address, B256};
+use healthchain_core::environment::{ChainStorage, Environment};
+use healthchain_core::host::EnclaveProgram;
+use healthchain_core::records::{FHIR_R4, Owner, RecordError, verify};
 use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
-use healthchain_crypto::envelope::{self, EntryContext, RecordKey};
 use healthchain_crypto::keywrap::{self, Purpose};
-use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
-use healthchain_crypto::session::EnclaveIdentity;
 use healthchain_crypto::signing::EthKey;
-use healthchain_crypto::{chameleon, hash};
 use healthchain_enclave::client;
-use healthchain_enclave::evidence::{Evidence, Policy, VerifiedEnclave};
-use healthchain_enclave::host::{
-    EnclaveBackend, EnclaveError, SimulatedConfig, SimulatedEnclave, measure, new_platform_secret, platform_address,
-};
+use healthchain_enclave::evidence::Evidence;
+use healthchain_enclave::host::{EnclaveBackend, EnclaveError, SimulatedEnclave};
 use healthchain_enclave::protocol::{Ecall, EcallResult};
 use healthchain_enclave::runtime::{STATUS_APP, Status};
-use healthchain_store::{ObjectAddress, Store, StoreError};
+use healthchain_store::{ObjectAddress, Store};
+use healthchain_update::UpdateRefusal;
+use healthchain_update::history::Unqualified;
 use serde_json::json;
 
 /// The Synthea bundles shipped with the project.
@@ -37,8 +37,6 @@ pub const DEFAULT_PATIENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../
 /// Parts of the product the demo does not run yet, named so nobody mistakes the demo
 /// for the whole story.
 const NOT_YET_RUN: &[&str] = &[
-    "registering records and logging versions on the chain (contracts and client exist)",
-    "the enclave's update application",
     "paid sharing jobs and the committee service",
     "doctors writing EHRs into the enclave's SQLCipher store (the store exists)",
 ];
@@ -99,8 +97,12 @@ impl Timings {
     fn time<T>(&mut self, step: &'static str, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let value = f();
-        *self.0.entry(step).or_default() += start.elapsed().as_secs_f64() * 1e3;
+        self.add(step, start);
         value
+    }
+
+    fn add(&mut self, step: &'static str, since: Instant) {
+        *self.0.entry(step).or_default() += since.elapsed().as_secs_f64() * 1e3;
     }
 }
 
@@ -133,109 +135,71 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
     if files.is_empty() {
         return Err(DemoError::NoPatients(dir.into()));
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DemoError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let state = tempfile::tempdir().map_err(|e| DemoError::Io(std::env::temp_dir(), e))?;
+    runtime.block_on(story(&files, state.path(), as_json))
+}
 
+fn failed(e: impl std::fmt::Display) -> DemoError {
+    DemoError::Failed(e.to_string())
+}
+
+async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), DemoError> {
     let mut rng = rand::rng();
     let mut timings = Timings(BTreeMap::new());
     let mut tally = Tally::default();
-    let state = tempfile::tempdir().map_err(|e| DemoError::Io(std::env::temp_dir(), e))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| DemoError::Failed(format!("cannot start the async runtime: {e}")))?;
-    let store = Store::local(state.path().join("objects")).map_err(|e| DemoError::Failed(e.to_string()))?;
-    let (enclave, verified) = timings.time("enclave_launch", || launch_enclave(&state.path().join("enclave")))?;
-    let trusted = EnclaveIdentity { id: verified.measurement, report_signer: verified.report_signer };
-    let (committee, members) = timings
-        .time("committee_setup", || keywrap::deal_committee(2, 3, &mut rng))
-        .map_err(|e| DemoError::Failed(e.to_string()))?;
+    let program = EnclaveProgram::current_exe().map_err(|e| DemoError::Enclave(e.to_string()))?;
+    let started = Instant::now();
+    let env =
+        Environment::open(home, &program, ChainStorage::Memory).await.map_err(|e| DemoError::Enclave(e.to_string()))?;
+    timings.add("environment", started);
+    let trusted = env.enclave_identity();
+    let (committee, members) =
+        timings.time("committee_setup", || keywrap::deal_committee(2, 3, &mut rng)).map_err(failed)?;
 
-    for path in &files {
+    for path in files {
         let text = std::fs::read(path).map_err(|e| DemoError::Io(path.clone(), e))?;
         let visits = timings.time("fhir_split_validate", || visits(path, &text))?;
         let patient = EthKey::generate(&mut rng);
-        let record = RecordId(hash::hash_fields(
-            "demo-record",
-            &[patient.address().as_slice(), path.to_string_lossy().as_bytes()],
-        ));
-        let key = RecordKey::generate(&mut rng);
-        let (trapdoor, public) = chameleon::keygen(&mut rng);
+        let owner = Owner::new(&env, patient.clone()).await.map_err(failed)?;
 
-        // Upload: entry 1 encrypted into the object store, digest chain, anchor.
-        let stored = |bytes: Vec<u8>| runtime.block_on(store.put(bytes)).map_err(|e| DemoError::Failed(e.to_string()));
-        let mut addresses = Vec::with_capacity(visits.len());
-        let (mut chain, anchor, first_check) = timings.time("upload", || {
-            let c = envelope::encrypt_entry(&key, EntryContext { record, entry_index: 1 }, &visits[0], &mut rng);
-            let chain = DigestChain::genesis(record).append(&entry_digest(&c));
-            addresses.push(stored(c)?);
-            let (anchor, check) = chameleon::hash(&public, &chain.message().to_bytes(), &mut rng);
-            Ok::<_, DemoError>((chain, anchor, check))
-        })?;
-        let anchor_bytes = anchor.to_bytes();
-        let mut checks = vec![first_check];
+        // Upload and every follow-up visit through the enclave's update application: a
+        // license on-chain, validation inside, the version logged on UpdateLog.
+        let started = Instant::now();
+        let mut record = owner.upload(&visits[0], FHIR_R4).await.map_err(failed)?;
+        timings.add("upload", started);
+        let started = Instant::now();
+        for visit in &visits[1..] {
+            owner.update(&mut record, visit).await.map_err(failed)?;
+        }
+        timings.add("updates", started);
 
-        // Follow-up visits: new entries only; the anchor stays, each version gets a new
-        // check string.
-        timings.time("updates", || {
-            for (index, visit) in visits.iter().enumerate().skip(1) {
-                let context = EntryContext { record, entry_index: index as u64 + 1 };
-                let c = envelope::encrypt_entry(&key, context, visit, &mut rng);
-                chain = chain.append(&entry_digest(&c));
-                addresses.push(stored(c)?);
-                checks.push(chameleon::adapt(&trapdoor, &anchor, &chain.message().to_bytes(), &mut rng));
-            }
-            Ok::<_, DemoError>(())
-        })?;
-
-        // Anyone can verify every version from the store's ciphertexts and the public
-        // values alone; the key holder then decrypts to the original bytes.
-        let (versions_ok, ciphertexts) = timings.time("verify", || {
-            let mut chain = DigestChain::genesis(record);
-            let mut ok = 0;
-            let mut ciphertexts = Vec::with_capacity(addresses.len());
-            for (address, check) in addresses.iter().zip(&checks) {
-                let c = runtime.block_on(store.get(address)).map_err(|e| DemoError::Failed(e.to_string()))?;
-                chain = chain.append(&entry_digest(&c));
-                ok += usize::from(chameleon::check(&public, &chain.message().to_bytes(), &anchor, check).is_ok());
-                ciphertexts.push(c);
-            }
-            Ok::<_, DemoError>((ok, ciphertexts))
-        })?;
-        let decrypted_ok = timings.time("decrypt", || {
-            ciphertexts.iter().enumerate().all(|(i, c)| {
-                envelope::decrypt_entry(&key, EntryContext { record, entry_index: i as u64 + 1 }, c).ok().as_deref()
-                    == Some(&visits[i][..])
-            })
-        });
-        if !decrypted_ok || anchor.to_bytes() != anchor_bytes {
+        // Anyone verifies every version from the chain and the store, without keys.
+        let started = Instant::now();
+        let report = verify(&env, record.record_id).await.map_err(failed)?;
+        timings.add("verify", started);
+        if report.registration.anchor != record.anchor || report.versions.len() != visits.len() {
             return Err(DemoError::Failed(format!("{}: record did not round-trip", path.display())));
         }
+        let secrets = record.secrets(&patient).map_err(failed)?;
 
         // Key wrapping: inner layer to the enclave's attested key, outer layer to the
         // committee; two of three members' shares release the inner layer towards the
         // enclave (only the enclave can open it).
+        let context = record.record_id.0;
         let released = timings.time("key_authorization", || {
-            let inner =
-                keywrap::wrap(&verified.encryption_key, key.as_bytes(), Purpose::EnclaveLayer, &record.0, &mut rng);
-            let outer =
-                keywrap::wrap(&committee.key(), &inner.to_bytes(), Purpose::CommitteeLayer, &record.0, &mut rng);
+            let enclave_key = &env.verified.encryption_key;
+            let inner = keywrap::wrap(enclave_key, secrets.key.as_bytes(), Purpose::EnclaveLayer, &context, &mut rng);
+            let outer = keywrap::wrap(&committee.key(), &inner.to_bytes(), Purpose::CommitteeLayer, &context, &mut rng);
             let shares: Vec<_> =
                 members[1..].iter().map(|m| m.decryption_share(&outer, b"demo-request", &mut rng)).collect();
-            committee.open(&outer, &shares, b"demo-request", &record.0).map(|t| t == inner.to_bytes())
+            committee.open(&outer, &shares, b"demo-request", &context).map(|t| t == inner.to_bytes())
         });
         if released != Ok(true) {
             return Err(DemoError::Failed("committee shares did not release the inner key layer".into()));
-        }
-
-        // The patient opens an attested session to the enclave process.
-        let status = timings
-            .time("session", || {
-                let mut session = client::connect(&enclave, patient.clone(), trusted)?;
-                let status: Status = session.call(STATUS_APP, &())?;
-                session.close()?;
-                Ok::<_, client::ClientError>(status)
-            })
-            .map_err(|e| DemoError::Enclave(e.to_string()))?;
-        if B256::from(status.measurement) != verified.measurement {
-            return Err(DemoError::Failed("the session reached an enclave with another measurement".into()));
         }
 
         // A warrant for an ordered group of three doctors.
@@ -254,26 +218,31 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
             return Err(DemoError::Failed("warrant did not authorize its doctor".into()));
         }
 
-        // Attacks: a flipped byte in stored ciphertext, a forged check string, a session
-        // record altered by the host, a doctor outside the warrant.
-        let chain_of_first = DigestChain::genesis(record).append(&entry_digest(&ciphertexts[0]));
-        tally
-            .attack(tamper_stored_object(&store, &addresses[0]).is_ok_and(|()| {
-                matches!(runtime.block_on(store.get(&addresses[0])), Err(StoreError::Tampered { .. }))
-            }));
-        let (_, forged) = chameleon::hash(&public, b"rewritten history", &mut rng);
-        tally.attack(chameleon::check(&public, &chain_of_first.message().to_bytes(), &anchor, &forged).is_err());
-        let tampering = TamperingHost(&enclave);
+        // Attacks: an update without a license, an update rewriting history, a session
+        // record altered by the host, a doctor outside the warrant, a ciphertext altered in
+        // the store (verify then marks that version unqualified).
+        let mut rewrite = owner.request(&record, &visits[0]).map_err(failed)?;
+        tally.attack(matches!(owner.call_enclave(rewrite.clone()).await, Err(RecordError::Refused(_))));
+        owner.request_license(&record).await.map_err(failed)?;
+        rewrite.base_digest.0[0] ^= 1;
+        tally.attack(matches!(
+            owner.call_enclave(rewrite).await,
+            Err(RecordError::Refused(UpdateRefusal::RewritesHistory { .. }))
+        ));
+        let tampering = TamperingHost(&env.enclave);
         tally.attack(
             client::connect(&tampering, patient.clone(), trusted)
                 .and_then(|mut session| session.call::<_, Status>(STATUS_APP, &()))
                 .is_err(),
         );
         tally.attack(signed.authorize(&domain, patient.address(), 1).is_err());
+        tamper_stored_object(&env.store, &ObjectAddress(record.versions[0].entry.0)).map_err(failed)?;
+        let after = verify(&env, record.record_id).await.map_err(failed)?;
+        tally.attack(matches!(after.versions[0].problem, Some(Unqualified::EntryTampered(_))));
 
         tally.records += 1;
         tally.versions += visits.len();
-        tally.versions_verified += versions_ok;
+        tally.versions_verified += report.qualified();
         tally.bytes += visits.iter().map(Vec::len).sum::<usize>();
     }
 
@@ -291,32 +260,31 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         });
         say!("{summary:#}");
     } else {
-        say!("healthchain demo — cryptographic core and simulated enclave on {} Synthea patients", tally.records);
+        say!("healthchain demo — seed 000 records on embedded defaults with {} Synthea patients", tally.records);
         say!(
-            "  enclave: separate process, measurement {}, evidence verified (simulated platform), restarts {}",
-            verified.measurement,
-            enclave.restarts()
+            "  enclave: separate process, measurement {}, evidence verified (simulated platform), approved on the Directory",
+            env.verified.measurement
         );
         say!(
-            "  records {}  versions {}  verified {}  ({} KB of FHIR)",
+            "  records {}  versions {}  qualified {}  ({} KB of FHIR)",
             tally.records,
             tally.versions,
             tally.versions_verified,
             tally.bytes / 1024
         );
-        say!("  every anchor unchanged across all updates");
+        say!("  every version validated by the enclave under an on-chain license and logged on UpdateLog");
+        say!("  every anchor unchanged across all updates; every version verified from chain and store without keys");
         say!(
             "  every record key wrapped to the attested enclave key and released towards it by 2 of 3 committee members"
         );
-        say!("  every patient reached the enclave over an attested session");
         say!(
-            "  attacks refused {}/{} (ciphertext altered in the store, forged check string, session record altered by the host, doctor outside warrant)",
+            "  attacks refused {}/{} (update without license, update rewriting history, session record altered by the host, doctor outside warrant, ciphertext altered in the store)",
             tally.attacks_refused,
             tally.attacks_attempted
         );
         say!("  timings (ms):");
         for (step, ms) in &timings_ms {
-            say!("    {step:<18} {ms:>10.3}");
+            say!("    {step:<20} {ms:>10.3}");
         }
         say!("  not yet in the demo: {}", NOT_YET_RUN.join("; "));
     }
@@ -324,23 +292,6 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         return Err(DemoError::Failed("a version failed to verify or an attack was not refused".into()));
     }
     Ok(())
-}
-
-/// Launches the simulated enclave as a separate process running this executable's
-/// hidden `enclave-process` mode, and verifies its evidence.
-fn launch_enclave(state: &Path) -> Result<(SimulatedEnclave, VerifiedEnclave), DemoError> {
-    let program =
-        std::env::current_exe().map_err(|e| DemoError::Enclave(format!("cannot locate this executable: {e}")))?;
-    let measurement =
-        measure(&program).map_err(|e| DemoError::Enclave(format!("cannot measure {}: {e}", program.display())))?;
-    let secret = new_platform_secret();
-    let mut config = SimulatedConfig::new(&program, state, secret);
-    config.args = vec!["enclave-process".into()];
-    let enclave = SimulatedEnclave::launch(config).map_err(|e| DemoError::Enclave(e.to_string()))?;
-    let policy =
-        Policy { platforms: vec![platform_address(secret)], measurements: vec![measurement], accept_simulated: true };
-    let verified = enclave.evidence().verify(&policy).map_err(|e| DemoError::Enclave(e.to_string()))?;
-    Ok((enclave, verified))
 }
 
 /// A host that flips one bit of every session record it relays.

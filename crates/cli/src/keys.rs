@@ -40,12 +40,16 @@ pub enum KeyCommand {
 /// `$HEALTHCHAIN_HOME/keys`, else `$XDG_DATA_HOME/healthchain/keys`, else
 /// `~/.local/share/healthchain/keys`.
 pub fn default_dir() -> PathBuf {
+    data_dir().join("keys")
+}
+
+/// `$HEALTHCHAIN_HOME`, else `$XDG_DATA_HOME/healthchain`, else `~/.local/share/healthchain`.
+pub fn data_dir() -> PathBuf {
     let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     env("HEALTHCHAIN_HOME")
         .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("healthchain")))
         .or_else(|| env("HOME").map(|h| h.join(".local/share/healthchain")))
         .unwrap_or_else(|| PathBuf::from(".healthchain"))
-        .join("keys")
 }
 
 pub fn passphrase(confirm: bool) -> Result<String, Box<dyn std::error::Error>> {

@@ -9,6 +9,7 @@ mod bench;
 mod demo;
 mod keys;
 mod output;
+mod records;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,15 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// A data owner's records (seed 000): upload, update, import, history; verify for anyone.
+    /// Runs on the embedded defaults in --home (created on first use).
+    Record {
+        /// The embedded environment's directory (chain, contracts, store, enclave state, wallets).
+        #[arg(long, global = true, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        #[command(subcommand)]
+        command: records::RecordCommand,
+    },
     /// FHIR R4 tools.
     Fhir {
         #[command(subcommand)]
@@ -119,6 +129,7 @@ fn main() -> ExitCode {
         }
         Command::Bench { suites, json, rpc } => bench::run(&suites, json, rpc.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Key { command } => keys::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
+        Command::Record { home, command } => records::run(&cli.keystore, &home, command),
         Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };

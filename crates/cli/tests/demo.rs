@@ -21,7 +21,7 @@ fn demo_json_summary_matches_the_shipped_patients() {
     assert!(summary["versions"].as_u64().unwrap() > shipped as u64, "follow-up visits became updates");
     assert_eq!(summary["versions_verified"], summary["versions"]);
     assert_eq!(summary["attacks_refused"], summary["attacks_attempted"]);
-    assert_eq!(summary["attacks_attempted"], 4 * shipped);
+    assert_eq!(summary["attacks_attempted"], 5 * shipped);
     assert!(summary["timings_ms"]["upload"].as_f64().unwrap() > 0.0);
 }
 
@@ -213,4 +213,56 @@ fn a_closed_output_pipe_is_not_a_crash() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
+
+#[test]
+fn record_commands_import_update_history_and_verify_across_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        healthchain()
+            .args(args)
+            .arg("--keystore")
+            .arg(home.path().join("keys"))
+            .env("HEALTHCHAIN_HOME", home.path())
+            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["key", "new", "alice"]).status.success());
+    let synthea = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea");
+    let mut bundles: Vec<_> = std::fs::read_dir(&synthea).unwrap().map(|e| e.unwrap().path()).collect();
+    bundles.sort();
+    let bundle = bundles[0].to_str().unwrap();
+
+    let imported = run(&["record", "import", "--key", "alice", bundle]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(String::from_utf8_lossy(&imported.stderr).contains("version 1/"), "progress is reported");
+    let stdout = String::from_utf8_lossy(&imported.stdout).into_owned();
+    let record = stdout.lines().find_map(|l| l.strip_prefix("record   ")).unwrap().trim().to_string();
+    let versions = healthchain_fhir::split_into_versions(&std::fs::read(bundle).unwrap()).unwrap().len();
+
+    // a later run (new chain process, same enclave state) sees the same record
+    let verified = run(&["record", "verify", &record, "--json"]);
+    assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stderr));
+    let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(report["versions"].as_array().unwrap().len(), versions);
+    let history = run(&["record", "history", &record, "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&history.stdout).unwrap().as_array().unwrap().len(), versions);
+
+    // an update about another patient is refused with the enclave's reason, exit 1
+    let other = std::fs::read(&bundles[1]).unwrap();
+    let first = healthchain_fhir::split_into_versions(&other).unwrap().remove(0).bytes;
+    let other_file = home.path().join("other.json");
+    std::fs::write(&other_file, first).unwrap();
+    let refused = run(&["record", "update", "--key", "alice", &record, other_file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another patient"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let unknown = run(&["record", "verify", "0x00000000000000000000000000000000000000000000000000000000000000aa"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("is not registered"));
 }

@@ -36,6 +36,7 @@ use healthchain_ledger::ids::check_string_hash_words;
 use healthchain_store::StoreError;
 use healthchain_update::history::{VerifyError, VersionHint};
 use healthchain_update::manifest::MANIFEST_FORMAT;
+use healthchain_update::view::LoggedVersion;
 use healthchain_update::{APP_NAME, Manifest, UpdateAccepted, UpdateRefusal, UpdateReply, UpdateRequest, VerifyReport};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -464,4 +465,19 @@ impl From<LedgerError> for RecordError {
     fn from(e: LedgerError) -> Self {
         RecordError::Ledger(Box::new(e))
     }
+}
+
+/// The versions of a record logged on `UpdateLog`, in order.
+pub async fn history(env: &Environment, record_id: B256) -> Result<Vec<LoggedVersion>, RecordError> {
+    let mut relay = env.relay();
+    let deployment = env.deployment;
+    tokio::task::spawn_blocking(move || {
+        let mut view = healthchain_update::ChainView::new(&mut relay, &deployment);
+        if view.registration(record_id).map_err(VerifyError::from)?.is_none() {
+            return Err(RecordError::Verify(VerifyError::UnknownRecord(record_id)));
+        }
+        Ok(view.appended(record_id, 0).map_err(VerifyError::from)?)
+    })
+    .await
+    .map_err(|e| RecordError::Internal(e.to_string()))?
 }

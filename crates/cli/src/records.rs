@@ -1,0 +1,190 @@
+//! `healthchain record …`: the data owner's records on the embedded defaults (seed 000
+//! §5.2–5.3), and verification for anyone.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use alloy_primitives::B256;
+use clap::Subcommand;
+use healthchain_core::environment::{ChainStorage, Environment};
+use healthchain_core::host::EnclaveProgram;
+use healthchain_core::keystore::Keystore;
+use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner, RecordWallet, history, verify, wallet_dir};
+
+use crate::output::say;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Subcommand)]
+pub enum RecordCommand {
+    /// Register a record whose version 1 is BUNDLE (a FHIR R4 Bundle with exactly one
+    /// Patient), validated and logged by the enclave.
+    Upload {
+        /// The owner's key (in the keystore).
+        #[arg(long)]
+        key: String,
+        /// The bundle.
+        bundle: PathBuf,
+    },
+    /// Append BUNDLE as the next version of RECORD_ID (license, enclave validation, log).
+    Update {
+        /// The owner's key.
+        #[arg(long)]
+        key: String,
+        /// The record.
+        record_id: B256,
+        /// The new entries: a FHIR R4 Bundle about the record's patient.
+        bundle: PathBuf,
+    },
+    /// Split a patient bundle (e.g. from Synthea) by encounter into dated versions and
+    /// upload them all as one record.
+    Import {
+        /// The owner's key.
+        #[arg(long)]
+        key: String,
+        /// The patient bundle.
+        bundle: PathBuf,
+    },
+    /// List the versions of a record logged on UpdateLog.
+    History {
+        /// The record.
+        record_id: B256,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every version of a record from the chain and the store, without keys; exits 0
+    /// when all are qualified, 1 otherwise.
+    Verify {
+        /// The record.
+        record_id: B256,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the records in an owner's wallet.
+    List {
+        /// The owner's key.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+/// The embedded environment's directory: `<data dir>/embedded`.
+pub fn default_home() -> PathBuf {
+    crate::keys::data_dir().join("embedded")
+}
+
+fn unlock(keystore: &Path, name: &str) -> Result<healthchain_crypto::signing::EthKey> {
+    Ok(Keystore::open(keystore)?.unlock(name, &crate::keys::passphrase(false)?)?)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    Ok(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+}
+
+/// Progress on standard error: a bar on a terminal, a line per step otherwise.
+fn progress(label: &str) -> impl FnMut(usize, usize) + '_ {
+    let terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    move |done, total| {
+        if terminal {
+            let width = 30;
+            let filled = done * width / total.max(1);
+            eprint!("\r{label} [{}{}] {done}/{total} versions", "#".repeat(filled), " ".repeat(width - filled));
+            if done == total {
+                eprintln!(" ({:.1} s)", started.elapsed().as_secs_f64());
+            }
+        } else {
+            eprintln!("{label}: version {done}/{total}");
+        }
+    }
+}
+
+fn print_record(record: &OwnedRecord) {
+    say!("record   {}", record.record_id);
+    say!("owner    {}", record.owner);
+    say!("anchor   {}", record.anchor);
+    say!("versions {}", record.versions.len());
+}
+
+pub fn run(keystore: &Path, home: &Path, command: RecordCommand) -> Result<std::process::ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let program = EnclaveProgram::current_exe()?;
+        let env = Environment::open(home, &program, ChainStorage::Durable).await?;
+        match command {
+            RecordCommand::Upload { key, bundle } => {
+                let key = unlock(keystore, &key)?;
+                let wallet = RecordWallet::new(wallet_dir(home).join(key.address().to_string()));
+                let owner = Owner::new(&env, key).await?;
+                let entry = read(&bundle)?;
+                let mut record = owner.register(FHIR_R4).await?;
+                wallet.save(&record)?;
+                owner.update(&mut record, &entry).await?;
+                wallet.save(&record)?;
+                print_record(&record);
+            }
+            RecordCommand::Update { key, record_id, bundle } => {
+                let key = unlock(keystore, &key)?;
+                let wallet = RecordWallet::new(wallet_dir(home).join(key.address().to_string()));
+                let mut record = wallet.load(&record_id)?;
+                let owner = Owner::new(&env, key).await?;
+                let accepted = owner.update(&mut record, &read(&bundle)?).await?;
+                wallet.save(&record)?;
+                say!("record {} is at version {} (digest {})", record.record_id, accepted.version, accepted.digest);
+            }
+            RecordCommand::Import { key, bundle } => {
+                let key = unlock(keystore, &key)?;
+                let wallet = RecordWallet::new(wallet_dir(home).join(key.address().to_string()));
+                let owner = Owner::new(&env, key).await?;
+                let label = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let record = owner.import(&read(&bundle)?, Some(&wallet), progress(&label)).await?;
+                print_record(&record);
+            }
+            RecordCommand::History { record_id, json } => {
+                let versions = history(&env, record_id).await?;
+                if json {
+                    say!("{}", serde_json::to_string_pretty(&versions)?);
+                } else {
+                    say!("{:>7}  {:>7}  {:<66}  enclave", "version", "block", "digest");
+                    for v in &versions {
+                        say!("{:>7}  {:>7}  {:<66}  {}", v.version, v.block, v.digest, v.enclave);
+                    }
+                }
+            }
+            RecordCommand::Verify { record_id, json } => {
+                let report = verify(&env, record_id).await?;
+                if json {
+                    say!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    say!(
+                        "record {} (owner {}, anchor {})",
+                        record_id,
+                        report.registration.owner,
+                        report.registration.anchor
+                    );
+                    for v in &report.versions {
+                        match &v.problem {
+                            None => say!("  version {:>4}  qualified", v.version),
+                            Some(problem) => say!("  version {:>4}  NOT qualified: {problem}", v.version),
+                        }
+                    }
+                    say!("{} of {} versions qualified", report.qualified(), report.versions.len());
+                }
+                if !report.all_qualified() {
+                    return Ok(std::process::ExitCode::from(1));
+                }
+            }
+            RecordCommand::List { key } => {
+                let key = unlock(keystore, &key)?;
+                let wallet = RecordWallet::new(wallet_dir(home).join(key.address().to_string()));
+                for record in wallet.list()? {
+                    say!("{}  {} versions  {}", record.record_id, record.versions.len(), record.data_type);
+                }
+            }
+        }
+        Ok(std::process::ExitCode::SUCCESS)
+    })
+}
