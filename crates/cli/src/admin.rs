@@ -125,14 +125,7 @@ pub fn run(keystore: &Path, command: AdminCommand) -> Result<()> {
             runtime.block_on(async {
                 let connection = Connection::http(&rpc).await?;
                 let ledger = Ledger::connect(&connection, None, &key, deployment).await?;
-                ledger
-                    .approve_enclave_everywhere(
-                        verified.report_signer,
-                        verified.measurement,
-                        B256::from(verified.encryption_key.to_bytes()),
-                        B256::ZERO,
-                    )
-                    .await
+                healthchain_core::host::approve_enclave(&ledger, &verified).await
             })?;
             say!("approved enclave {} (measurement {}) on the Directory", verified.report_signer, verified.measurement);
         }

@@ -176,19 +176,7 @@ fn an_already_used_license_is_refused() {
         owner.request_license(&record).await.unwrap();
         let accepted = owner.call_enclave(owner.request(&record, &f.later[0]).unwrap()).await.unwrap();
         // logged on UpdateLog (consuming the license) but not yet confirmed on the registry
-        owner
-            .ledger()
-            .update_log()
-            .append(
-                record.record_id,
-                accepted.version,
-                accepted.digest,
-                accepted.check_string,
-                accepted.license,
-                &accepted.log_signature,
-            )
-            .await
-            .unwrap();
+        owner.append(&record, &accepted).await.unwrap();
         record.versions.push(healthchain_core::records::OwnedVersion {
             version: accepted.version,
             entry: accepted.entry_address.into(),

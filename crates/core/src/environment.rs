@@ -18,7 +18,7 @@ use healthchain_ledger::testing::dev_key;
 use healthchain_ledger::{DeployParams, Deployment, Ledger, deploy};
 use healthchain_store::Store;
 
-use crate::host::{EnclaveProgram, LedgerRelay, StoreObjects, launch_enclave, platform_secret};
+use crate::host::{EnclaveProgram, LedgerRelay, StoreObjects, approve_enclave, launch_enclave, platform_secret};
 
 /// Why the environment could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -144,14 +144,7 @@ impl Environment {
         };
         let verified = enclave.evidence().verify(&policy).map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
         if !ledger.directory().is_approved_enclave(verified.report_signer).await? {
-            ledger
-                .approve_enclave_everywhere(
-                    verified.report_signer,
-                    verified.measurement,
-                    B256::from(verified.encryption_key.to_bytes()),
-                    B256::ZERO,
-                )
-                .await?;
+            approve_enclave(&ledger, &verified).await?;
         }
 
         let committee_key = committee_key(&ledger, home).await?;

@@ -162,3 +162,19 @@ pub fn platform_secret(state_dir: &Path) -> Result<[u8; 32], String> {
         Err(e) => Err(io(e)),
     }
 }
+
+/// Registers a verified enclave (report signer, measurement, encryption key) on every
+/// Directory of `ledger`'s deployment; `ledger` must act as a consortium admin.
+pub async fn approve_enclave(
+    ledger: &healthchain_ledger::Ledger,
+    verified: &healthchain_enclave::evidence::VerifiedEnclave,
+) -> Result<(), healthchain_ledger::errors::LedgerError> {
+    ledger
+        .approve_enclave_everywhere(
+            verified.report_signer,
+            verified.measurement,
+            alloy_primitives::B256::from(verified.encryption_key.to_bytes()),
+            alloy_primitives::B256::ZERO,
+        )
+        .await
+}

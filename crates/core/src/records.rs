@@ -372,9 +372,8 @@ impl<'e> Owner<'e> {
         Ok(reply?)
     }
 
-    /// Logs an accepted version: `UpdateLog.append`, `RecordRegistry.confirmUpdate`, the
-    /// store's record index, the owner's copy.
-    pub async fn log(&self, record: &mut OwnedRecord, accepted: &UpdateAccepted) -> Result<(), RecordError> {
+    /// Appends an accepted version to `UpdateLog` (consuming its license).
+    pub async fn append(&self, record: &OwnedRecord, accepted: &UpdateAccepted) -> Result<(), RecordError> {
         self.ledger
             .update_log()
             .append(
@@ -386,6 +385,13 @@ impl<'e> Owner<'e> {
                 &accepted.log_signature,
             )
             .await?;
+        Ok(())
+    }
+
+    /// Logs an accepted version: `UpdateLog.append`, `RecordRegistry.confirmUpdate`, the
+    /// store's record index, the owner's copy.
+    pub async fn log(&self, record: &mut OwnedRecord, accepted: &UpdateAccepted) -> Result<(), RecordError> {
+        self.append(record, accepted).await?;
         self.ledger
             .records()
             .confirm_update(

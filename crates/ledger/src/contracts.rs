@@ -62,6 +62,18 @@ pub struct LicenseState {
     pub confirmed_version: u32,
 }
 
+impl From<RecordRegistry::licenseOfReturn> for LicenseState {
+    fn from(r: RecordRegistry::licenseOfReturn) -> Self {
+        LicenseState {
+            enclave: r.enclave,
+            expiry: r.expiry.to::<u64>(),
+            sequence: r.sequence.to::<u32>(),
+            license_id: r.licenseId,
+            confirmed_version: r.confirmedVersion,
+        }
+    }
+}
+
 impl LicenseState {
     /// The terms UpdateLog.append takes.
     pub fn terms(&self) -> License {
@@ -465,14 +477,7 @@ impl RecordRegistryClient {
 
     /// `licenseOf(recordId)`.
     pub async fn license_of(&self, record_id: B256) -> Result<LicenseState, LedgerError> {
-        let r = self.view(RecordRegistry::licenseOfCall { recordId: record_id }).await?;
-        Ok(LicenseState {
-            enclave: r.enclave,
-            expiry: r.expiry.to::<u64>(),
-            sequence: r.sequence.to::<u32>(),
-            license_id: r.licenseId,
-            confirmed_version: r.confirmedVersion,
-        })
+        Ok(self.view(RecordRegistry::licenseOfCall { recordId: record_id }).await?.into())
     }
 
     /// `confirmUpdate(recordId, version, digest, checkStringHash, signature)`: the licensed

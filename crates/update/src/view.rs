@@ -202,14 +202,7 @@ impl<'a> ChainView<'a> {
     /// The record's open license and last confirmed version (`RecordRegistry.licenseOf`).
     pub fn license_of(&mut self, record_id: B256) -> Result<LicenseState, ReadError> {
         let registry = self.deployment.shared.record_registry;
-        let r = self.eth_call(LedgerName::Shared, registry, RecordRegistry::licenseOfCall { recordId: record_id })?;
-        Ok(LicenseState {
-            enclave: r.enclave,
-            expiry: r.expiry.to::<u64>(),
-            sequence: r.sequence.to::<u32>(),
-            license_id: r.licenseId,
-            confirmed_version: r.confirmedVersion,
-        })
+        Ok(self.eth_call(LedgerName::Shared, registry, RecordRegistry::licenseOfCall { recordId: record_id })?.into())
     }
 
     /// The record's `UpdateLog` state: latest version and hash-chain head.
