@@ -329,3 +329,58 @@ fn a_ciphertext_altered_in_the_store_is_unqualified_and_stops_updates() {
         assert_eq!(owner.ledger().update_log().log_of(f.record.record_id).await.unwrap(), before);
     });
 }
+
+/// A ledger relay that hides one `UpdateAppended` event from every `eth_getLogs` answer, as
+/// a dishonest host or RPC provider could.
+struct HidingRelay(healthchain_core::host::LedgerRelay);
+
+impl healthchain_update::LedgerRpc for HidingRelay {
+    fn request(&mut self, ledger: healthchain_enclave::protocol::LedgerName, body: &[u8]) -> Result<Vec<u8>, String> {
+        let reply = self.0.request(ledger, body)?;
+        let asked: serde_json::Value = serde_json::from_slice(body).unwrap();
+        if asked["method"] != "eth_getLogs" {
+            return Ok(reply);
+        }
+        let mut reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+        if let Some(logs) = reply["result"].as_array_mut().filter(|logs| logs.len() > 1) {
+            logs.remove(1);
+        }
+        Ok(serde_json::to_vec(&reply).unwrap())
+    }
+}
+
+#[test]
+fn a_log_with_a_hidden_version_does_not_reproduce_the_stored_head() {
+    runtime().block_on(async {
+        let f = fixture().await;
+        let mut relay = HidingRelay(f.env.relay());
+        let mut objects = f.env.objects();
+        let deployment = f.env.deployment;
+        let record_id = f.record.record_id;
+        let hints: Vec<healthchain_update::history::VersionHint> = f
+            .record
+            .versions
+            .iter()
+            .map(|v| healthchain_update::history::VersionHint {
+                version: v.version,
+                entry: v.entry.0,
+                check_string: v.check_string,
+            })
+            .collect();
+        let report = tokio::task::spawn_blocking(move || {
+            let mut view = healthchain_update::ChainView::new(&mut relay, &deployment);
+            healthchain_update::verify_record(&mut view, &mut objects, record_id, &hints)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(!report.log_consistent);
+        assert_eq!(report.qualified(), 0, "nothing is qualified on a log that does not match the contract");
+        assert!(
+            report
+                .versions
+                .iter()
+                .all(|v| v.problem == Some(healthchain_update::history::Unqualified::LogHeadMismatch))
+        );
+    });
+}

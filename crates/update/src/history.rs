@@ -233,10 +233,14 @@ pub fn verify_record(
         });
     }
     // claimed versions beyond the log: never qualified; say whether the check string opens
-    let mut chain = DigestChain::resume(record, logged.len() as u64, previous_digest);
-    let mut next = logged.len() as u64 + 1;
+    let last_logged = logged.last().map_or(0, |v| v.version).max(state.version);
+    let mut chain = DigestChain::resume(record, last_logged, previous_digest);
+    let mut next = last_logged + 1;
     while let Some(hint) = hint_for(next) {
-        let opens = fetch_entry(objects, &hint.entry).ok().map(|entry| chain.append(&entry_digest(&entry)));
+        let opens = fetch_entry(objects, &hint.entry)
+            .ok()
+            .filter(|_| log_consistent)
+            .map(|entry| chain.append(&entry_digest(&entry)));
         let opens_anchor = opens.as_ref().is_some_and(|after| {
             check_string_of(&hint.check_string)
                 .is_some_and(|check| chameleon::check(&key, &after.message().to_bytes(), &anchor, &check).is_ok())

@@ -1,0 +1,110 @@
+//! The update crate's decoders and checks refuse bad input with typed errors.
+
+use alloy_primitives::{Address, B256};
+use healthchain_crypto::chameleon;
+use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
+use healthchain_enclave::protocol::LedgerName;
+use healthchain_ledger::{ConsortiumContracts, Deployment, SharedContracts};
+use healthchain_update::history::{Unqualified, check_entry, fold_head};
+use healthchain_update::manifest::ManifestError;
+use healthchain_update::{ChainView, LedgerRpc, Manifest, ReadError};
+
+fn deployment() -> Deployment {
+    Deployment {
+        shared: SharedContracts {
+            chain_id: 1,
+            directory: Address::repeat_byte(1),
+            record_registry: Address::repeat_byte(2),
+            access_control: Address::repeat_byte(3),
+            key_authorization: Address::repeat_byte(4),
+            deployed_at_block: 0,
+        },
+        consortium: ConsortiumContracts {
+            chain_id: 1,
+            directory: Address::repeat_byte(1),
+            update_log: Address::repeat_byte(5),
+            ehr_registry: Address::repeat_byte(6),
+            deployed_at_block: 0,
+        },
+        co_hosted: true,
+    }
+}
+
+/// Answers every request with the same bytes (or fails).
+struct Canned(Result<Vec<u8>, String>);
+
+impl LedgerRpc for Canned {
+    fn request(&mut self, _: LedgerName, _: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.clone()
+    }
+}
+
+#[test]
+fn chain_reads_map_every_bad_answer_to_a_typed_error() {
+    let deployment = deployment();
+    let record = B256::repeat_byte(7);
+    let mut down = Canned(Err("connection refused".into()));
+    assert!(matches!(ChainView::new(&mut down, &deployment).log_of(record), Err(ReadError::Unreachable { .. })));
+
+    let mut garbage = Canned(Ok(b"<html>".to_vec()));
+    assert!(matches!(ChainView::new(&mut garbage, &deployment).shared_time(), Err(ReadError::Malformed { .. })));
+
+    let mut error = Canned(Ok(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"boom"}}"#.to_vec()));
+    let e = ChainView::new(&mut error, &deployment).license_of(record).unwrap_err();
+    assert!(matches!(&e, ReadError::Rpc { message, .. } if message == "boom"), "{e}");
+
+    let mut short = Canned(Ok(br#"{"jsonrpc":"2.0","id":1,"result":"0x1234"}"#.to_vec()));
+    assert!(matches!(ChainView::new(&mut short, &deployment).log_of(record), Err(ReadError::Malformed { .. })));
+
+    let mut not_logs = Canned(Ok(br#"{"jsonrpc":"2.0","id":1,"result":[{"nonsense":true}]}"#.to_vec()));
+    assert!(matches!(ChainView::new(&mut not_logs, &deployment).appended(record, 0), Err(ReadError::Malformed { .. })));
+
+    let mut no_result = Canned(Ok(br#"{"jsonrpc":"2.0","id":1}"#.to_vec()));
+    assert!(matches!(
+        ChainView::new(&mut no_result, &deployment).registration(record),
+        Err(ReadError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn manifests_are_checked() {
+    let (_, public) = chameleon::keygen(&mut rand::rng());
+    let good = Manifest {
+        format: 1,
+        chameleon_key: alloy_primitives::hex::encode(public.to_bytes()),
+        wrapped_key: "00".into(),
+        data_type: "fhir-r4".into(),
+    };
+    assert_eq!(Manifest::parse(&good.to_bytes()).unwrap(), good);
+    assert!(matches!(Manifest::parse(b"{}"), Err(ManifestError::Malformed(_))));
+    let future = Manifest { format: 2, ..good.clone() };
+    assert_eq!(Manifest::parse(&future.to_bytes()), Err(ManifestError::Format(2)));
+    let bad_key = Manifest { chameleon_key: "ff".repeat(32), ..good };
+    assert_eq!(Manifest::parse(&bad_key.to_bytes()), Err(ManifestError::ChameleonKey));
+}
+
+#[test]
+fn an_entry_must_match_the_logged_digest_and_check_string() {
+    let rng = &mut rand::rng();
+    let (trapdoor, public) = chameleon::keygen(rng);
+    let (anchor, _) = chameleon::hash(&public, b"throw-away", rng);
+    let record = RecordId([3; 32]);
+    let genesis = DigestChain::genesis(record);
+    let entry = b"ciphertext of version 1";
+    let after = genesis.append(&entry_digest(entry));
+    let check = chameleon::adapt(&trapdoor, &anchor, &after.message().to_bytes(), rng);
+    let words = healthchain_ledger::ids::check_string_words(&check);
+    let digest = B256::from(after.head());
+
+    assert_eq!(check_entry(&anchor, &public, &genesis, digest, &words, entry).unwrap(), after);
+    assert_eq!(
+        check_entry(&anchor, &public, &genesis, digest, &words, b"another entry"),
+        Err(Unqualified::DigestMismatch)
+    );
+    let mut forged = words;
+    forged[1].0[0] ^= 1;
+    assert_eq!(check_entry(&anchor, &public, &genesis, digest, &forged, entry), Err(Unqualified::CheckStringInvalid));
+    let (_, other_key) = chameleon::keygen(rng);
+    assert_eq!(check_entry(&anchor, &other_key, &genesis, digest, &words, entry), Err(Unqualified::CheckStringInvalid));
+    assert_eq!(fold_head(B256::ZERO, &[]), B256::ZERO);
+}
