@@ -384,3 +384,24 @@ fn a_log_with_a_hidden_version_does_not_reproduce_the_stored_head() {
         );
     });
 }
+
+#[test]
+fn records_live_in_an_s3_bucket_by_configuration() {
+    let home = tempfile::tempdir().unwrap();
+    let server = healthchain_store::testing::S3Server::start().unwrap();
+    let config = healthchain_store::StoreConfig::S3(server.config());
+    std::fs::write(home.path().join(healthchain_core::environment::STORE_FILE), serde_json::to_vec(&config).unwrap())
+        .unwrap();
+    runtime().block_on(async {
+        let env = environment(home.path()).await;
+        let bundle = std::fs::read(&bundles()[2]).unwrap();
+        let owner = Owner::new(&env, dev_key(3)).await.unwrap();
+        let record = owner.import(&bundle, None, |_, _| {}).await.unwrap();
+        let report = verify(&env, record.record_id).await.unwrap();
+        assert!(report.all_qualified() && report.versions.len() == record.versions.len());
+        assert!(!home.path().join("objects").exists(), "nothing went to the local directory");
+        // a second client of the bucket (another node) reads the same record
+        let other = healthchain_store::Store::open(&config).unwrap();
+        assert!(other.contains(&healthchain_store::ObjectAddress(record.versions[0].entry.0)).await.unwrap());
+    });
+}

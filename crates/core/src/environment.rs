@@ -1,5 +1,5 @@
 //! The embedded defaults: one directory holds an embedded chain with all six contracts, the
-//! local object store, the simulated enclave's state and platform secret, and the
+//! object store (local `objects/`, or what `store.json` names, e.g. an S3 bucket), the simulated enclave's state and platform secret, and the
 //! key-authorization committee (`t = n = 1`), created on first use. Every participant-facing
 //! flow runs against an [`Environment`].
 
@@ -16,7 +16,7 @@ use healthchain_enclave::host::{EnclaveBackend, SimulatedEnclave, measure, platf
 use healthchain_ledger::client::Connection;
 use healthchain_ledger::testing::dev_key;
 use healthchain_ledger::{DeployParams, Deployment, Ledger, deploy};
-use healthchain_store::Store;
+use healthchain_store::{Store, StoreConfig};
 
 use crate::host::{EnclaveProgram, LedgerRelay, StoreObjects, approve_enclave, launch_enclave, platform_secret};
 
@@ -85,6 +85,19 @@ pub struct Environment {
 
 /// File names inside the environment directory.
 const DEPLOYMENT_FILE: &str = "deployment.json";
+/// Optional: which object store to use (a [`StoreConfig`] in JSON); default `objects/`.
+pub const STORE_FILE: &str = "store.json";
+
+/// The store configuration of `home`: `store.json` if present, else the local `objects/`.
+fn store_config(home: &Path) -> Result<StoreConfig, EnvironmentError> {
+    let path = home.join(STORE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| EnvironmentError::Io { path, why: format!("not a store configuration: {e}") }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreConfig::Local { path: home.join("objects") }),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
 
 impl Environment {
     /// Opens the environment in `home`, creating it on first use: chain, contracts,
@@ -122,7 +135,7 @@ impl Environment {
         };
         let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
 
-        let store = Arc::new(Store::local(home.join("objects"))?);
+        let store = Arc::new(Store::open(&store_config(home)?)?);
         let enclave_dir = home.join("enclave");
         let secret = platform_secret(&enclave_dir).map_err(EnvironmentError::Enclave)?;
         let runtime = tokio::runtime::Handle::current();

@@ -7,12 +7,16 @@
 //! best: it only ever sees ciphertext.
 //!
 //! Backends come from the `object_store` crate: a local directory (the default; every
-//! write is fsync'd, file and directories, before it is acknowledged) and memory (tests).
+//! write is fsync'd, file and directories, before it is acknowledged), any S3-compatible
+//! service ([`S3Config`]; a PUT is acknowledged by the service once stored durably, and
+//! HTTPS goes through rustls with ring), and memory (tests).
 //! Objects live under `objects/<first two hex digits>/<address in hex>`.
 //!
 //! Beside the objects, a **record index** (`index/<record id>/<version>`) publishes where
 //! each version's entry is stored. It is a hint, not a source of truth: whoever reads it
 //! checks every entry against the digest chain logged on the ledger.
+
+pub mod testing;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -102,8 +106,57 @@ pub enum StoreError {
 enum Durability {
     /// Files under this root are fsync'd after each write.
     LocalFiles(PathBuf),
+    /// The service makes writes durable before it acknowledges them (S3 semantics).
+    Service,
     /// Nothing to make durable.
     Volatile,
+}
+
+/// Where an S3-compatible bucket is and how to reach it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct S3Config {
+    /// The bucket (must exist).
+    pub bucket: String,
+    /// The region (any value for most S3-compatible services).
+    pub region: String,
+    /// The endpoint URL for S3-compatible services (none: AWS for the region).
+    pub endpoint: Option<String>,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Allow plain `http://` endpoints (e.g. a service on the same host); off by default.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("allow_http", &self.allow_http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which backend a store uses: the form operators write in configuration files (JSON:
+/// `{"backend": "local", "path": "..."}`, `{"backend": "s3", "bucket": ..., ...}` or
+/// `{"backend": "memory"}`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StoreConfig {
+    /// A local directory.
+    Local {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// An S3-compatible bucket.
+    S3(S3Config),
+    /// Memory (tests).
+    Memory,
 }
 
 /// A content-addressed object store.
@@ -125,6 +178,34 @@ impl Store {
             })
     }
 
+    /// The store a configuration names.
+    pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        match config {
+            StoreConfig::Local { path } => Self::local(path),
+            StoreConfig::S3(s3) => Self::s3(s3),
+            StoreConfig::Memory => Ok(Self::memory()),
+        }
+    }
+
+    /// Objects in an S3-compatible bucket (path-style requests, which every S3-compatible
+    /// service accepts).
+    pub fn s3(config: &S3Config) -> Result<Self, StoreError> {
+        // rustls needs one process-wide crypto provider; an earlier install (ours or the
+        // embedding program's) is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(&config.secret_access_key)
+            .with_allow_http(config.allow_http)
+            .with_virtual_hosted_style_request(false);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        Ok(Self { backend: Arc::new(builder.build()?), durability: Durability::Service })
+    }
+
     /// Objects in memory, gone when the store is dropped (tests).
     pub fn memory() -> Self {
         Self { backend: Arc::new(InMemory::new()), durability: Durability::Volatile }
@@ -141,7 +222,7 @@ impl Store {
     pub fn local_file(&self, address: &ObjectAddress) -> Option<PathBuf> {
         match &self.durability {
             Durability::LocalFiles(root) => Some(root.join(address.key().as_ref())),
-            Durability::Volatile => None,
+            Durability::Service | Durability::Volatile => None,
         }
     }
 

@@ -78,3 +78,18 @@ proptest! {
         let _ = s.parse::<ObjectAddress>();
     }
 }
+
+#[test]
+fn store_configurations_parse_from_json_and_refuse_unknown_backends() {
+    use healthchain_store::StoreConfig;
+    let local: StoreConfig = serde_json::from_str(r#"{"backend": "local", "path": "/var/lib/objects"}"#).unwrap();
+    assert_eq!(local, StoreConfig::Local { path: "/var/lib/objects".into() });
+    let s3: StoreConfig = serde_json::from_str(
+        r#"{"backend": "s3", "bucket": "b", "region": "r", "endpoint": null, "access_key_id": "k", "secret_access_key": "s"}"#,
+    )
+    .unwrap();
+    assert!(matches!(&s3, StoreConfig::S3(c) if c.bucket == "b" && !c.allow_http));
+    assert!(!format!("{s3:?}").contains("\"s\""), "the secret is not printed");
+    assert!(serde_json::from_str::<StoreConfig>(r#"{"backend": "ftp"}"#).is_err());
+    assert!(serde_json::from_str::<StoreConfig>(r#"{"backend": "s3", "bucket": "b"}"#).is_err());
+}
