@@ -1,38 +1,12 @@
 //! Seed 000 records end to end on the embedded defaults: upload, updates through the
 //! enclave's update application, verification by anyone — and every refusal.
 
-use std::path::PathBuf;
+mod common;
 
-use healthchain_core::environment::{ChainStorage, Environment};
-use healthchain_core::host::EnclaveProgram;
+use common::{bundles, environment, runtime};
+use healthchain_core::environment::Environment;
 use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner, verify};
 use healthchain_ledger::testing::dev_key;
-
-fn synthea_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea")
-}
-
-fn bundles() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(synthea_dir())
-        .expect("the shipped Synthea bundles")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn program() -> EnclaveProgram {
-    EnclaveProgram { program: env!("CARGO_BIN_EXE_healthchain").into(), args: vec!["enclave-process".into()] }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
-
-async fn environment(home: &std::path::Path) -> Environment {
-    Environment::open(home, &program(), ChainStorage::Memory).await.expect("environment")
-}
 
 #[test]
 fn every_synthea_bundle_imports_and_every_version_verifies_under_an_unchanged_anchor() {

@@ -108,6 +108,19 @@ impl Environment {
         program: &EnclaveProgram,
         storage: ChainStorage,
     ) -> Result<Environment, EnvironmentError> {
+        Self::open_with_committee(home, program, storage, 1, 1).await
+    }
+
+    /// Like [`Environment::open`], dealing a `threshold`-of-`size` committee on first use
+    /// (member `i` acts with development account `9 + i` and keeps its share in
+    /// `committee/member-<i+1>.share`).
+    pub async fn open_with_committee(
+        home: &Path,
+        program: &EnclaveProgram,
+        storage: ChainStorage,
+        threshold: usize,
+        size: usize,
+    ) -> Result<Environment, EnvironmentError> {
         std::fs::create_dir_all(home).map_err(io(home))?;
         let chain = match storage {
             ChainStorage::Durable => Chain::open(ChainConfig::default(), Storage::Dir(home.join("chain"))),
@@ -160,7 +173,7 @@ impl Environment {
             approve_enclave(&ledger, &verified).await?;
         }
 
-        let committee_key = committee_key(&ledger, home).await?;
+        let committee_key = committee_key(&ledger, home, threshold, size).await?;
         Ok(Environment {
             home: home.to_path_buf(),
             chain,
@@ -210,30 +223,53 @@ impl Environment {
     }
 }
 
-/// The committee key on the Directory; on first use, deals a 1-of-1 committee whose member
-/// share is kept (0600) in the environment for the committee service.
-async fn committee_key(ledger: &Ledger, home: &Path) -> Result<keywrap::PublicKey, EnvironmentError> {
+/// The development account committee member `index` (0-based) acts with.
+pub fn committee_member_key(index: usize) -> EthKey {
+    dev_key(9 + index as u32)
+}
+
+/// The committee key on the Directory; on first use, deals a `threshold`-of-`size`
+/// committee whose member shares are kept (0600) in the environment for the committee
+/// service.
+async fn committee_key(
+    ledger: &Ledger,
+    home: &Path,
+    threshold: usize,
+    size: usize,
+) -> Result<keywrap::PublicKey, EnvironmentError> {
     let directory = ledger.directory();
     let mut epoch = directory.committee_epoch().await?;
     if epoch == 0 {
-        let (committee, members) = keywrap::deal_committee(1, 1, &mut rand::rng())
+        let (committee, members) = keywrap::deal_committee(threshold, size, &mut rand::rng())
             .map_err(|e| EnvironmentError::Enclave(format!("dealing the committee: {e}")))?;
-        let member = dev_key(9);
         let share_dir = home.join("committee");
         std::fs::create_dir_all(&share_dir).map_err(io(&share_dir))?;
-        write_synced(&share_dir.join("member-1.share"), &members[0].to_bytes())?;
+        for member in &members {
+            write_synced(&share_dir.join(format!("member-{}.share", member.index())), &member.to_bytes())?;
+        }
+        let threshold = u8::try_from(threshold).map_err(|_| EnvironmentError::CommitteeKey)?;
         directory
             .set_committee(
-                vec![member.address()],
-                vec![B256::from(members[0].public_key().to_bytes())],
+                (0..members.len()).map(|i| committee_member_key(i).address()).collect(),
+                members.iter().map(|m| B256::from(m.public_key().to_bytes())).collect(),
                 B256::from(committee.key().to_bytes()),
-                1,
+                threshold,
             )
             .await?;
         epoch = directory.committee_epoch().await?;
     }
     let committee = directory.committee_of(epoch).await?;
     keywrap::PublicKey::from_bytes(committee.key.as_slice()).map_err(|_| EnvironmentError::CommitteeKey)
+}
+
+impl Environment {
+    /// Committee member `index`'s (0-based) share, as dealt into this environment.
+    pub fn committee_share(&self, index: usize) -> Result<keywrap::KeyShare, EnvironmentError> {
+        let path = self.home.join("committee").join(format!("member-{}.share", index + 1));
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        keywrap::KeyShare::from_bytes(&bytes)
+            .map_err(|e| EnvironmentError::Io { path, why: format!("not a committee share: {e}") })
+    }
 }
 
 /// Writes a file with mode 0600 and fsyncs it.

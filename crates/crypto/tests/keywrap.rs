@@ -165,3 +165,54 @@ fn seed_literal_key_transport_leaks_the_key_ours_does_not() {
     // the enclave.
     assert!(committee.open(&outer, &[], REQUEST, RECORD).is_err());
 }
+
+/// Seed 000 §5.2 literally: `T = key + R_T·pk_TEE`, `EK = T + R_A·pk_asc`, with `R_T` and
+/// `R_A` uploaded to the contract. Anyone reading the chain computes
+/// `key = EK − R_A·pk_asc − R_T·pk_TEE`. Ours publishes only `EK` (ephemeral points
+/// `r·G`, never `r`) and the public keys: with the same public data nobody opens it, not
+/// even by forging "decryption shares" out of public points.
+#[test]
+fn the_papers_published_randomness_leaks_the_key_and_ours_does_not() {
+    use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
+    use curve25519_dalek::{RistrettoPoint, Scalar};
+    let mut rng = StdRng::seed_from_u64(99);
+
+    // the paper's construction (key as a group element, as in its formulas)
+    let sk_tee = Scalar::random(&mut rng);
+    let sk_asc = Scalar::random(&mut rng);
+    let (pk_tee, pk_asc) = (sk_tee * G, sk_asc * G);
+    let key = RistrettoPoint::mul_base(&Scalar::random(&mut rng));
+    let (r_t, r_a) = (Scalar::random(&mut rng), Scalar::random(&mut rng));
+    let t = key + r_t * pk_tee;
+    let ek = t + r_a * pk_asc;
+    // public: ek, r_t, r_a (on the contract), pk_tee, pk_asc (on the chain)
+    let recovered = ek - r_a * pk_asc - r_t * pk_tee;
+    assert_eq!(recovered, key, "anyone recovers the paper's key from public data");
+
+    // ours, with the same roles: enclave key inside, a 2-of-3 committee outside
+    let enclave = SecretKey::generate(&mut rng);
+    let (committee, _members) = keywrap::deal_committee(2, 3, &mut rng).unwrap();
+    let record_key = RecordKey::generate(&mut rng);
+    let outer = wrap_both(&enclave, &committee, &record_key, &mut rng);
+    // everything public: EK's bytes, the committee key and members' share keys, the
+    // enclave's public key; "shares" built from those public points do not verify
+    let forged: Vec<DecryptionShare> = committee
+        .members()
+        .iter()
+        .map(|(index, public)| {
+            let mut bytes = index.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&public.to_bytes());
+            bytes.extend_from_slice(&[0u8; 64]);
+            DecryptionShare::from_bytes(&bytes).unwrap()
+        })
+        .collect();
+    assert!(matches!(
+        committee.open(&outer, &forged, REQUEST, RECORD),
+        Err(WrapError::NotEnoughShares { needed: 2, got: 0 })
+    ));
+    // a key made from public data opens neither layer
+    let mut digest = healthchain_crypto::hash::sha256(&outer.to_bytes());
+    digest[31] &= 0x0f; // a canonical scalar
+    let guess = SecretKey::from_bytes(&digest).unwrap();
+    assert_eq!(guess.unwrap_key(&outer, Purpose::CommitteeLayer, RECORD), Err(WrapError::DoesNotOpen));
+}

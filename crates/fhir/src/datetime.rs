@@ -48,6 +48,21 @@ impl Date {
     pub fn days_since_epoch(self) -> i64 {
         days_from_civil(i64::from(self.year), self.month, self.day)
     }
+
+    /// The UTC date of a Unix time (seconds); `None` outside years 1–9999.
+    pub fn from_unix_seconds(seconds: i64) -> Option<Date> {
+        // Howard Hinnant's civil_from_days, the inverse of `days_from_civil`
+        let z = seconds.div_euclid(86_400) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Date::new(u16::try_from(year).ok()?, month, day)
+    }
 }
 
 impl fmt::Display for Date {
@@ -362,6 +377,19 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_seconds_convert_to_dates_and_back() {
+        assert_eq!(Date::from_unix_seconds(0), Date::new(1970, 1, 1));
+        assert_eq!(Date::from_unix_seconds(951_782_400), Date::new(2000, 2, 29));
+        assert_eq!(Date::from_unix_seconds(1_795_305_600 + 86_399), Date::new(2026, 11, 22));
+        assert_eq!(Date::from_unix_seconds(-1), Date::new(1969, 12, 31));
+        for days in (-700_000..2_900_000).step_by(997) {
+            let date = Date::from_unix_seconds(days * 86_400).unwrap();
+            assert_eq!(date.days_since_epoch(), days);
+        }
+        assert_eq!(Date::from_unix_seconds(i64::MAX / 2), None);
+    }
 
     #[test]
     fn parses_fhir_forms() {

@@ -128,6 +128,24 @@ pub struct AccessRequest {
     pub terms_hash: B256,
 }
 
+impl From<AccessControl::requestOfReturn> for AccessRequest {
+    fn from(r: AccessControl::requestOfReturn) -> Self {
+        AccessRequest {
+            requester: r.requester,
+            deadline: r.deadline,
+            status: match r.status {
+                1 => RequestStatus::Pending,
+                2 => RequestStatus::Completed,
+                3 => RequestStatus::Refunded,
+                _ => RequestStatus::None,
+            },
+            enclave: r.enclave,
+            escrow: U256::from(r.escrow),
+            terms_hash: r.termsHash,
+        }
+    }
+}
+
 /// A record's UpdateLog state (`logOf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogState {
@@ -561,20 +579,7 @@ impl AccessControlClient {
 
     /// `requestOf(requestId)`.
     pub async fn request_of(&self, request_id: U256) -> Result<AccessRequest, LedgerError> {
-        let r = self.view(AccessControl::requestOfCall { requestId: request_id }).await?;
-        Ok(AccessRequest {
-            requester: r.requester,
-            deadline: r.deadline,
-            status: match r.status {
-                1 => RequestStatus::Pending,
-                2 => RequestStatus::Completed,
-                3 => RequestStatus::Refunded,
-                _ => RequestStatus::None,
-            },
-            enclave: r.enclave,
-            escrow: U256::from(r.escrow),
-            terms_hash: r.termsHash,
-        })
+        Ok(self.view(AccessControl::requestOfCall { requestId: request_id }).await?.into())
     }
 
     /// `requestCount()`.

@@ -9,7 +9,7 @@
 //! Backends come from the `object_store` crate: a local directory (the default; every
 //! write is fsync'd, file and directories, before it is acknowledged), any S3-compatible
 //! service ([`S3Config`]; a PUT is acknowledged by the service once stored durably, and
-//! HTTPS goes through rustls with ring), and memory (tests).
+//! HTTPS goes through vendored OpenSSL), and memory (tests).
 //! Objects live under `objects/<first two hex digits>/<address in hex>`.
 //!
 //! Beside the objects, a **record index** (`index/<record id>/<version>`) publishes where
@@ -190,9 +190,6 @@ impl Store {
     /// Objects in an S3-compatible bucket (path-style requests, which every S3-compatible
     /// service accepts).
     pub fn s3(config: &S3Config) -> Result<Self, StoreError> {
-        // rustls needs one process-wide crypto provider; an earlier install (ours or the
-        // embedding program's) is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)

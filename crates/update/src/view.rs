@@ -138,14 +138,17 @@ impl<'a> ChainView<'a> {
         }
     }
 
-    fn eth_call<C: SolCall>(&mut self, ledger: LedgerName, to: Address, call: C) -> Result<C::Return, ReadError> {
+    /// `eth_call` of a view function at the latest block.
+    pub fn eth_call<C: SolCall>(&mut self, ledger: LedgerName, to: Address, call: C) -> Result<C::Return, ReadError> {
         let data = Bytes::from(call.abi_encode());
         let result = self.call_raw(ledger, "eth_call", json!([{"to": to, "data": data}, "latest"]))?;
         let bytes: Bytes = serde_json::from_value(result).map_err(|e| Self::malformed(ledger, "eth_call", e))?;
         C::abi_decode_returns(&bytes).map_err(|e| Self::malformed(ledger, "eth_call", e))
     }
 
-    fn logs<E: SolEvent>(
+    /// The `E` events of `address` whose first indexed topic is `topic1`, from `from_block`
+    /// on, with their block numbers.
+    pub fn events<E: SolEvent>(
         &mut self,
         ledger: LedgerName,
         address: Address,
@@ -184,7 +187,7 @@ impl<'a> ChainView<'a> {
     /// The record's registration, if it is registered.
     pub fn registration(&mut self, record_id: B256) -> Result<Option<Registration>, ReadError> {
         let shared = self.deployment.shared;
-        let found = self.logs::<RecordRegistry::RecordRegistered>(
+        let found = self.events::<RecordRegistry::RecordRegistered>(
             LedgerName::Shared,
             shared.record_registry,
             record_id,
@@ -216,7 +219,7 @@ impl<'a> ChainView<'a> {
     pub fn appended(&mut self, record_id: B256, from_block: u64) -> Result<Vec<LoggedVersion>, ReadError> {
         let log = self.deployment.consortium.update_log;
         let from = from_block.max(self.deployment.consortium.deployed_at_block);
-        let found = self.logs::<UpdateLog::UpdateAppended>(LedgerName::Consortium, log, record_id, from)?;
+        let found = self.events::<UpdateLog::UpdateAppended>(LedgerName::Consortium, log, record_id, from)?;
         Ok(found
             .into_iter()
             .filter(|(e, _)| e.recordId == record_id)
