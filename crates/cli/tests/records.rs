@@ -379,3 +379,62 @@ fn records_live_in_an_s3_bucket_by_configuration() {
         assert!(other.contains(&healthchain_store::ObjectAddress(record.versions[0].entry.0)).await.unwrap());
     });
 }
+
+/// The enclave keeps a record's verified context in memory and sealed as one segment per
+/// version: a restarted enclave rebuilds it from the segments without re-reading a single
+/// entry, and one that lost a segment re-verifies the history from the entries instead.
+#[test]
+fn a_restarted_enclave_resumes_from_its_sealed_segments_or_reverifies() {
+    let home = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let bundle = std::fs::read(&bundles()[0]).unwrap();
+        let versions: Vec<Vec<u8>> =
+            healthchain_fhir::split_into_versions(&bundle).unwrap().into_iter().map(|v| v.bytes).collect();
+        assert!(versions.len() >= 5, "the first patient has several visits");
+        let program = common::program();
+        let open = || {
+            healthchain_core::environment::Environment::open(
+                home.path(),
+                &program,
+                healthchain_core::environment::ChainStorage::Durable,
+            )
+        };
+        let segment = |record: &OwnedRecord, version: u64| {
+            let id = alloy_primitives::hex::encode(record.record_id);
+            home.path().join("enclave").join(format!("update-{id}-{version}.sealed"))
+        };
+
+        let mut record = {
+            let env = open().await.unwrap();
+            let owner = Owner::new(&env, dev_key(1)).await.unwrap();
+            let mut record = owner.upload(&versions[0], FHIR_R4).await.unwrap();
+            for v in &versions[1..3] {
+                owner.update(&mut record, v).await.unwrap();
+            }
+            record
+        };
+        let sealed: Vec<Vec<u8>> = (1..=3).map(|v| std::fs::read(segment(&record, v)).unwrap()).collect();
+
+        // restart: the context comes back from the segments (none is re-sealed)
+        {
+            let env = open().await.unwrap();
+            let owner = Owner::new(&env, dev_key(1)).await.unwrap();
+            owner.update(&mut record, &versions[3]).await.unwrap();
+            for (v, before) in (1..=3).zip(&sealed) {
+                assert_eq!(&std::fs::read(segment(&record, v)).unwrap(), before, "segment {v} was rewritten");
+            }
+        }
+
+        // restart without segment 2: the enclave re-verifies versions 1–4 from their entries
+        std::fs::remove_file(segment(&record, 2)).unwrap();
+        let env = open().await.unwrap();
+        let owner = Owner::new(&env, dev_key(1)).await.unwrap();
+        owner.update(&mut record, &versions[4]).await.unwrap();
+        assert!(segment(&record, 2).exists(), "re-verifying version 2 sealed its segment again");
+        assert_ne!(std::fs::read(segment(&record, 1)).unwrap(), sealed[0], "version 1 was re-verified too");
+
+        let report = verify(&env, record.record_id).await.unwrap();
+        assert_eq!(report.versions.len(), 5);
+        assert!(report.all_qualified(), "{:?}", report.versions);
+    });
+}

@@ -154,6 +154,18 @@ impl RecordContext {
         self.versions += 1;
     }
 
+    /// Appends what later versions added (a context built by [`RecordContext::from_versions`]
+    /// over just those versions), so a record's context can be kept as per-version parts.
+    pub fn extend(&mut self, later: RecordContext) {
+        if self.patient.is_none() {
+            self.patient = later.patient;
+        }
+        self.full_urls.extend(later.full_urls);
+        self.keys.extend(later.keys);
+        self.versions += later.versions;
+        self.resources += later.resources;
+    }
+
     /// Number of versions added so far.
     pub fn versions(&self) -> u32 {
         self.versions

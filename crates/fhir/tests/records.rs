@@ -248,6 +248,13 @@ fn synthea_bundles_split_into_valid_ordered_versions() {
         // every version valid in the context of the earlier ones
         let accepted = apply_all(&versions);
 
+        // the context kept as per-version parts is the context of the whole history
+        let mut parts = RecordContext::new();
+        for v in &accepted {
+            parts.extend(RecordContext::from_versions([v]));
+        }
+        assert_eq!(parts, RecordContext::from_versions(&accepted), "{name}: per-version parts differ");
+
         // union of versions == original entries (none lost or duplicated)
         let original = parse_json(&bytes).expect("json");
         let mut union: Vec<(String, Value)> = accepted.iter().flat_map(|v| entries(v.json())).collect();

@@ -8,7 +8,14 @@
 //! before are fetched, checked and decrypted, so an update costs O(new data)); checks that
 //! the update extends exactly the logged history; validates the new entry as FHIR R4 for the
 //! same patient; encrypts and stores it; adapts the anchor; and signs the `UpdateReport`
-//! for `UpdateLog` and `RecordRegistry`. Its verified view is sealed per record.
+//! for `UpdateLog` and `RecordRegistry`.
+//!
+//! Its verified view is sealed per record as a small header plus one segment per version
+//! (what that version added to the record's context), and kept in enclave memory between
+//! calls: a warm update reads and writes O(new entry) state, and a restarted enclave
+//! rebuilds a record's context from its segments once.
+
+use std::collections::HashMap;
 
 use alloy_primitives::{Address, B256};
 use healthchain_crypto::chameleon::{self, HashValue, PublicKey, Trapdoor};
@@ -34,12 +41,14 @@ pub const APP_NAME: &str = "update";
 /// configuration: it decides which contracts the enclave reads and signs for.
 pub struct UpdateApp {
     deployment: Deployment,
+    /// Each record's verified context, as of the sealed header's verified version.
+    contexts: HashMap<B256, VerifiedContext>,
 }
 
 impl UpdateApp {
     /// The application for `deployment`.
     pub fn new(deployment: Deployment) -> Self {
-        UpdateApp { deployment }
+        UpdateApp { deployment, contexts: HashMap::new() }
     }
 }
 
@@ -49,24 +58,90 @@ struct Checkpoint {
     owner: Address,
     anchor: [u8; 32],
     chameleon_key: [u8; 32],
+    /// Block the record was registered in (log queries for it start there).
+    registered_block: u64,
     verified: Verified,
     /// The version this enclave produced last and the owner has not logged yet (as far as
-    /// the enclave knows): promoted without re-reading its entry once it appears in the log.
-    pending: Option<(LoggedVersion, RecordContext)>,
+    /// the enclave knows): promoted from its sealed segment, without re-reading its entry,
+    /// once it appears in the log.
+    pending: Option<LoggedVersion>,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+/// The last verified version of a record.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Verified {
     version: u64,
     head: B256,
     digest: B256,
     /// Block of the last log entry verified (log queries resume there).
     block: u64,
+}
+
+impl Verified {
+    fn genesis(record: RecordId, registered_block: u64) -> Self {
+        Verified {
+            version: 0,
+            head: B256::ZERO,
+            digest: B256::from(DigestChain::genesis(record).head()),
+            block: registered_block,
+        }
+    }
+}
+
+/// What one version added to its record's context, sealed under `update-<record id>-<version>`.
+#[derive(Serialize, Deserialize)]
+struct Segment {
+    /// `d_j` of the version it belongs to (a segment of a version that never got logged is
+    /// overwritten by the next one produced at that number).
+    digest: B256,
+    added: RecordContext,
+}
+
+/// A record's context after its verified versions.
+struct VerifiedContext {
+    version: u64,
+    digest: B256,
     context: RecordContext,
 }
 
 fn label(record_id: &B256) -> String {
     format!("update-{}", alloy_primitives::hex::encode(record_id))
+}
+
+fn segment_label(record_id: &B256, version: u64) -> String {
+    format!("update-{}-{version}", alloy_primitives::hex::encode(record_id))
+}
+
+fn seal_segment(
+    host: &mut dyn HostServices,
+    record_id: &B256,
+    version: u64,
+    segment: &Segment,
+) -> Result<(), UpdateRefusal> {
+    let sealed = postcard::to_stdvec(segment).map_err(state_error)?;
+    host.store(&segment_label(record_id, version), &sealed).map_err(state_error)
+}
+
+/// The segment sealed for `version`, if there is one and it belongs to `digest`.
+fn unseal_segment(host: &mut dyn HostServices, record_id: &B256, version: u64, digest: B256) -> Option<RecordContext> {
+    let bytes = host.load(&segment_label(record_id, version)).ok()??;
+    let segment: Segment = postcard::from_bytes(&bytes).ok()?;
+    (segment.digest == digest).then_some(segment.added)
+}
+
+/// Rebuilds the context after `verified` from its segments; `None` when one is missing or
+/// belongs to another history (the host can delete sealed files, not forge them).
+fn rebuild_context(host: &mut dyn HostServices, record_id: &B256, verified: &Verified) -> Option<RecordContext> {
+    let mut context = RecordContext::new();
+    for version in 1..=verified.version {
+        let bytes = host.load(&segment_label(record_id, version)).ok()??;
+        let segment: Segment = postcard::from_bytes(&bytes).ok()?;
+        if version == verified.version && segment.digest != verified.digest {
+            return None;
+        }
+        context.extend(segment.added);
+    }
+    Some(context)
 }
 
 struct HostLedger<'h, 'c>(&'h mut (dyn HostServices + 'c));
@@ -110,7 +185,7 @@ impl TrustedApp for UpdateApp {
 
 impl UpdateApp {
     fn update(
-        &self,
+        &mut self,
         context: &mut AppContext<'_>,
         caller: Address,
         request: &UpdateRequest,
@@ -123,8 +198,8 @@ impl UpdateApp {
             None => None,
         };
 
-        let (owner, anchor_bytes, key_bytes) = match &checkpoint {
-            Some(c) => (c.owner, c.anchor, c.chameleon_key),
+        let (owner, anchor_bytes, key_bytes, registered_block) = match &checkpoint {
+            Some(c) => (c.owner, c.anchor, c.chameleon_key, c.registered_block),
             None => {
                 let registration = ChainView::new(&mut HostLedger(context.host), &self.deployment)
                     .registration(record_id)?
@@ -132,7 +207,7 @@ impl UpdateApp {
                 let manifest =
                     fetch_manifest(&mut HostObjects(context.host), &registration).map_err(UpdateRefusal::Manifest)?;
                 let key = manifest.public_key().map_err(|e| UpdateRefusal::Manifest(e.to_string()))?;
-                (registration.owner, registration.anchor.0, key.to_bytes())
+                (registration.owner, registration.anchor.0, key.to_bytes(), registration.block)
             }
         };
         if caller != owner {
@@ -166,20 +241,30 @@ impl UpdateApp {
             return Err(UpdateRefusal::LicenseConsumed { sequence: license.sequence, used: log.license_sequence });
         }
 
-        // the history, verified up to the log
-        let (verified, pending) = match checkpoint {
+        // the history, verified up to the log: the header, then its context (kept in memory,
+        // rebuilt from the sealed segments after a restart)
+        let genesis = Verified::genesis(record, registered_block);
+        let (mut verified, pending) = match checkpoint {
             Some(c) if c.verified.version <= log.version => (c.verified, c.pending),
-            _ => (
-                Verified {
-                    version: 0,
-                    head: B256::ZERO,
-                    digest: B256::from(DigestChain::genesis(record).head()),
-                    block: 0,
-                    context: RecordContext::new(),
-                },
-                None,
-            ),
+            _ => (genesis, None),
         };
+        let cached =
+            self.contexts.get(&record_id).is_some_and(|c| (c.version, c.digest) == (verified.version, verified.digest));
+        if !cached {
+            let context = match rebuild_context(context.host, &record_id, &verified) {
+                Some(context) => context,
+                None => {
+                    verified = genesis;
+                    RecordContext::new()
+                }
+            };
+            let entry = VerifiedContext { version: verified.version, digest: verified.digest, context };
+            self.contexts.insert(record_id, entry);
+        }
+        let cached = self.contexts.get_mut(&record_id).expect("the record's context was just ensured");
+
+        let mut ledger = HostLedger(context.host);
+        let mut view = ChainView::new(&mut ledger, &self.deployment);
         let news = if verified.version == log.version {
             Vec::new()
         } else {
@@ -195,22 +280,32 @@ impl UpdateApp {
                 why: crate::history::Unqualified::LogHeadMismatch.to_string(),
             });
         }
-        let mut verified = verified;
         for logged in &news {
-            verified.context = match &pending {
-                Some((p, after))
+            let promoted = match &pending {
+                Some(p)
                     if (p.version, p.digest, p.check_string)
                         == (logged.version, logged.digest, logged.check_string) =>
                 {
-                    after.clone()
+                    unseal_segment(context.host, &record_id, logged.version, logged.digest)
                 }
-                _ => self.check_logged(context.host, request, &record_key, &anchor, &public, &verified, logged)?,
+                _ => None,
             };
-            verified.version = logged.version;
-            verified.digest = logged.digest;
-            verified.head = logged.head;
-            verified.block = logged.block;
+            let added = match promoted {
+                Some(added) => added,
+                None => {
+                    let checked = LoggedEntry { request, record_key: &record_key, anchor: &anchor, public: &public };
+                    let added = checked.check(context.host, &verified, &cached.context, logged)?;
+                    let segment = Segment { digest: logged.digest, added };
+                    seal_segment(context.host, &record_id, logged.version, &segment)?;
+                    segment.added
+                }
+            };
+            cached.context.extend(added);
+            (cached.version, cached.digest) = (logged.version, logged.digest);
+            verified =
+                Verified { version: logged.version, head: logged.head, digest: logged.digest, block: logged.block };
         }
+        let record_context = &cached.context;
 
         // the update extends exactly the logged history
         if request.base_version < verified.version {
@@ -229,9 +324,8 @@ impl UpdateApp {
         }
 
         // the new entry: FHIR R4, same patient, nothing re-sent
-        let mut after = verified.context.clone();
-        let validated = healthchain_fhir::validate_update(&request.entry, &verified.context).map_err(fhir_refusal)?;
-        after.add(&validated);
+        let validated = healthchain_fhir::validate_update(&request.entry, record_context).map_err(fhir_refusal)?;
+        let added = RecordContext::from_versions([&validated]);
 
         let version = verified.version + 1;
         let rng = &mut rand::rng();
@@ -275,50 +369,58 @@ impl UpdateApp {
             head: update_log_head(verified.head, version, digest, report.checkStringHash),
             block: 0,
         };
+        seal_segment(context.host, &record_id, version, &Segment { digest, added })?;
         let checkpoint = Checkpoint {
             owner,
             anchor: anchor_bytes,
             chameleon_key: key_bytes,
+            registered_block,
             verified,
-            pending: Some((produced, after)),
+            pending: Some(produced),
         };
         let sealed = postcard::to_stdvec(&checkpoint).map_err(state_error)?;
         context.host.store(&label(&record_id), &sealed).map_err(state_error)?;
         Ok(accepted)
     }
+}
 
+/// What checking a logged version this enclave did not produce needs from the request.
+struct LoggedEntry<'r> {
+    request: &'r UpdateRequest,
+    record_key: &'r RecordKey,
+    anchor: &'r HashValue,
+    public: &'r PublicKey,
+}
+
+impl LoggedEntry<'_> {
     /// Checks a logged version this enclave has not verified: entry from the owner's
-    /// history list, digest chain, check string, decryption, FHIR in context. Returns the
-    /// record context after it.
-    #[allow(clippy::too_many_arguments)]
-    fn check_logged(
+    /// history list, digest chain, check string, decryption, FHIR in context. Returns what
+    /// the version adds to the record's context.
+    fn check(
         &self,
         host: &mut dyn HostServices,
-        request: &UpdateRequest,
-        record_key: &RecordKey,
-        anchor: &HashValue,
-        public: &PublicKey,
         verified: &Verified,
+        record_context: &RecordContext,
         logged: &LoggedVersion,
     ) -> Result<RecordContext, UpdateRefusal> {
         let version = logged.version;
+        let record = RecordId(self.request.record_id.0);
         let unqualified = |why: String| UpdateRefusal::UnqualifiedHistory { version, why };
-        let address = request
+        let address = self
+            .request
             .history
             .get((version - 1) as usize)
             .ok_or_else(|| unqualified("the request does not say where its entry is stored".into()))?;
         let entry = fetch_entry(&mut HostObjects(host), address).map_err(|e| unqualified(e.to_string()))?;
-        let previous = DigestChain::resume(RecordId(request.record_id.0), version - 1, verified.digest.0);
-        check_entry(anchor, public, &previous, logged.digest, &logged.check_string, &entry)
+        let previous = DigestChain::resume(record, version - 1, verified.digest.0);
+        check_entry(self.anchor, self.public, &previous, logged.digest, &logged.check_string, &entry)
             .map_err(|e| unqualified(e.to_string()))?;
-        let context = EntryContext { record: RecordId(request.record_id.0), entry_index: version };
-        let plaintext =
-            envelope::decrypt_entry(record_key, context, &entry).map_err(|_| UpdateRefusal::WrongRecordKey(version))?;
-        let validated = healthchain_fhir::validate_update(&plaintext, &verified.context)
+        let context = EntryContext { record, entry_index: version };
+        let plaintext = envelope::decrypt_entry(self.record_key, context, &entry)
+            .map_err(|_| UpdateRefusal::WrongRecordKey(version))?;
+        let validated = healthchain_fhir::validate_update(&plaintext, record_context)
             .map_err(|errors| unqualified(format!("its entry is not valid FHIR in context: {}", first(&errors))))?;
-        let mut after = verified.context.clone();
-        after.add(&validated);
-        Ok(after)
+        Ok(RecordContext::from_versions([&validated]))
     }
 }
 

@@ -50,6 +50,9 @@ pub enum ReadError {
     },
 }
 
+/// The most blocks one `eth_getLogs` request spans.
+pub const MAX_LOG_RANGE: u64 = 10_000;
+
 /// A raw JSON-RPC channel to the two ledgers.
 pub trait LedgerRpc {
     /// Sends one JSON-RPC request body to `ledger` and returns the response body.
@@ -146,8 +149,17 @@ impl<'a> ChainView<'a> {
         C::abi_decode_returns(&bytes).map_err(|e| Self::malformed(ledger, "eth_call", e))
     }
 
+    /// The latest block number of `ledger`.
+    pub fn block_number(&mut self, ledger: LedgerName) -> Result<u64, ReadError> {
+        let result = self.call_raw(ledger, "eth_blockNumber", json!([]))?;
+        let number = result.as_str().unwrap_or_default();
+        u64::from_str_radix(number.trim_start_matches("0x"), 16)
+            .map_err(|_| Self::malformed(ledger, "eth_blockNumber", "not a hex quantity"))
+    }
+
     /// The `E` events of `address` whose first indexed topic is `topic1`, from `from_block`
-    /// on, with their block numbers.
+    /// on, with their block numbers. Asked for in windows of [`MAX_LOG_RANGE`] blocks, the
+    /// widest range the embedded chain (like most public endpoints) answers.
     pub fn events<E: SolEvent>(
         &mut self,
         ledger: LedgerName,
@@ -155,10 +167,29 @@ impl<'a> ChainView<'a> {
         topic1: B256,
         from_block: u64,
     ) -> Result<Vec<(E, u64)>, ReadError> {
+        let latest = self.block_number(ledger)?;
+        let mut found = Vec::new();
+        let mut from = from_block;
+        while from <= latest {
+            let to = latest.min(from.saturating_add(MAX_LOG_RANGE - 1));
+            found.extend(self.events_between::<E>(ledger, address, topic1, from, to)?);
+            from = to + 1;
+        }
+        Ok(found)
+    }
+
+    fn events_between<E: SolEvent>(
+        &mut self,
+        ledger: LedgerName,
+        address: Address,
+        topic1: B256,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(E, u64)>, ReadError> {
         let filter = json!([{
             "address": address,
-            "fromBlock": format!("0x{from_block:x}"),
-            "toBlock": "latest",
+            "fromBlock": format!("0x{from:x}"),
+            "toBlock": format!("0x{to:x}"),
             "topics": [E::SIGNATURE_HASH, topic1],
         }]);
         let result = self.call_raw(ledger, "eth_getLogs", filter)?;

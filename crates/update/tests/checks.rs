@@ -7,7 +7,7 @@ use healthchain_enclave::protocol::LedgerName;
 use healthchain_ledger::{ConsortiumContracts, Deployment, SharedContracts};
 use healthchain_update::history::{Unqualified, check_entry, fold_head};
 use healthchain_update::manifest::ManifestError;
-use healthchain_update::{ChainView, LedgerRpc, Manifest, ReadError};
+use healthchain_update::{ChainView, LedgerRpc, MAX_LOG_RANGE, Manifest, ReadError};
 
 fn deployment() -> Deployment {
     Deployment {
@@ -64,6 +64,54 @@ fn chain_reads_map_every_bad_answer_to_a_typed_error() {
         ChainView::new(&mut no_result, &deployment).registration(record),
         Err(ReadError::Malformed { .. })
     ));
+}
+
+/// A ledger of `latest` blocks with no logs that, like the embedded chain, refuses log
+/// queries over more than `MAX_LOG_RANGE` blocks; remembers the ranges asked for.
+struct Windowed {
+    latest: u64,
+    asked: Vec<(u64, u64)>,
+}
+
+impl LedgerRpc for Windowed {
+    fn request(&mut self, _: LedgerName, body: &[u8]) -> Result<Vec<u8>, String> {
+        let request: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let quantity =
+            |v: &serde_json::Value| u64::from_str_radix(v.as_str().unwrap_or("x").trim_start_matches("0x"), 16);
+        let reply = match request["method"].as_str() {
+            Some("eth_blockNumber") => {
+                serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": format!("0x{:x}", self.latest)})
+            }
+            Some("eth_getLogs") => {
+                let filter = &request["params"][0];
+                let (from, to) = (quantity(&filter["fromBlock"]), quantity(&filter["toBlock"]));
+                let (Ok(from), Ok(to)) = (from, to) else { return Err("fromBlock/toBlock must be numbers".into()) };
+                self.asked.push((from, to));
+                if to - from + 1 > MAX_LOG_RANGE {
+                    serde_json::json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32005, "message": "range too wide"}})
+                } else {
+                    serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": []})
+                }
+            }
+            other => return Err(format!("unexpected {other:?}")),
+        };
+        Ok(reply.to_string().into_bytes())
+    }
+}
+
+#[test]
+fn log_queries_stay_within_the_range_a_ledger_answers() {
+    let deployment = deployment();
+    let mut ledger = Windowed { latest: 25_000, asked: Vec::new() };
+    let found = ChainView::new(&mut ledger, &deployment).appended(B256::repeat_byte(7), 3).expect("windowed reads");
+    assert!(found.is_empty());
+    assert_eq!(ledger.asked, vec![(3, 10_002), (10_003, 20_002), (20_003, 25_000)]);
+
+    let mut ahead = Windowed { latest: 2, asked: Vec::new() };
+    assert!(
+        ChainView::new(&mut ahead, &deployment).appended(B256::repeat_byte(7), 3).expect("nothing to read").is_empty()
+    );
+    assert!(ahead.asked.is_empty());
 }
 
 #[test]
