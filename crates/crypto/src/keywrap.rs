@@ -77,6 +77,18 @@ impl SecretKey {
         Self(Scalar::random(rng))
     }
 
+    /// A key derived from secret keying material `ikm` with HKDF-SHA256 (`salt` names the
+    /// purpose, `info` binds the holder): 64 output bytes reduced modulo the group order,
+    /// so the key is as uniform as a generated one. For keys a holder must be able to
+    /// re-derive from a secret it already keeps.
+    pub fn derive(salt: &[u8], ikm: &[u8], info: &[u8]) -> Self {
+        let mut wide = [0u8; 64];
+        kdf::derive(salt, ikm, info, &mut wide).expect("64 bytes is within HKDF-SHA256's output limit");
+        let scalar = Scalar::from_bytes_mod_order_wide(&wide);
+        wide.zeroize();
+        Self(scalar)
+    }
+
     /// Its public key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(RISTRETTO_BASEPOINT_TABLE * &self.0)

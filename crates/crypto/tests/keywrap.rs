@@ -216,3 +216,20 @@ fn the_papers_published_randomness_leaks_the_key_and_ours_does_not() {
     let guess = SecretKey::from_bytes(&digest).unwrap();
     assert_eq!(guess.unwrap_key(&outer, Purpose::CommitteeLayer, RECORD), Err(WrapError::DoesNotOpen));
 }
+
+#[test]
+fn derived_keys_are_deterministic_per_secret_and_holder_and_work() {
+    let a = SecretKey::derive(b"healthchain/test/v1", b"secret one", b"holder a");
+    assert_eq!(a.to_bytes(), SecretKey::derive(b"healthchain/test/v1", b"secret one", b"holder a").to_bytes());
+    for other in [
+        SecretKey::derive(b"healthchain/test/v1", b"secret two", b"holder a"),
+        SecretKey::derive(b"healthchain/test/v1", b"secret one", b"holder b"),
+        SecretKey::derive(b"healthchain/other/v1", b"secret one", b"holder a"),
+    ] {
+        assert_ne!(a.public_key(), other.public_key());
+    }
+    assert_eq!(SecretKey::from_bytes(&a.to_bytes()).map(|k| k.public_key()), Ok(a.public_key()));
+    let mut rng = StdRng::seed_from_u64(7);
+    let wrapped = keywrap::wrap(&a.public_key(), b"result", Purpose::Result, b"request 1", &mut rng);
+    assert_eq!(a.unwrap_key(&wrapped, Purpose::Result, b"request 1").as_deref(), Ok(&b"result"[..]));
+}
