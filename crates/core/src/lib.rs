@@ -6,6 +6,8 @@
 //! - [`host`]: the enclave host: launching the enclave process, serving its object and ledger ocalls.
 //! - [`records`]: the data owner's records: register, update through the enclave, import a
 //!   patient bundle, the owner's wallet; verification for anyone.
+//! - [`share`]: paid, policy-checked sharing (seed 000 Algorithm 2): policies, the catalog,
+//!   data users, committee members, access logs and earnings.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -13,3 +15,4 @@ pub mod environment;
 pub mod host;
 pub mod keystore;
 pub mod records;
+pub mod share;

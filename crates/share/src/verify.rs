@@ -1,0 +1,140 @@
+//! Which versions of the requested records are qualified: the check
+//! [`healthchain_update::verify_record`] makes for anyone, assembled from the same parts
+//! ([`fold_head`], [`check_entry`], [`fetch_entry`], [`fetch_manifest`]) so that the
+//! definition of "qualified" stays in one place, but read in bulk.
+//!
+//! `verify_record` reads one record's registration and log entries with two event queries,
+//! each a scan of the whole chain; for the thousands of records of one request that is
+//! O(records × blocks). Here the registrations and `UpdateAppended` entries of all records
+//! are read first with [`LogReader`] (hundreds of records per scan), then each record costs
+//! one `logOf` call (the head its served entries must reproduce), its manifest and its
+//! entries — each entry fetched once, checked, and handed back for decryption.
+
+use std::collections::HashMap;
+
+use alloy_primitives::B256;
+use healthchain_crypto::chameleon::HashValue;
+use healthchain_crypto::record::{DigestChain, RecordId};
+use healthchain_enclave::protocol::LedgerName;
+use healthchain_ledger::Deployment;
+use healthchain_ledger::bindings::{RecordRegistry, UpdateLog};
+use healthchain_update::Manifest;
+use healthchain_update::history::{ObjectFetch, VersionHint, check_entry, fetch_entry, fetch_manifest, fold_head};
+use healthchain_update::view::{ChainView, LoggedVersion, ReadError, Registration};
+
+use crate::reads::LogReader;
+
+/// The chain's facts about a set of records, read in bulk.
+pub struct ChainFacts {
+    registrations: HashMap<B256, Registration>,
+    appended: HashMap<B256, Vec<LoggedVersion>>,
+}
+
+/// Reads the registrations (shared ledger) and log entries (consortium ledger) of `records`.
+pub fn read_chain(
+    logs: &mut LogReader<'_>,
+    deployment: &Deployment,
+    records: &[B256],
+) -> Result<ChainFacts, ReadError> {
+    let shared = deployment.shared;
+    let mut registrations = HashMap::with_capacity(records.len());
+    for (e, block) in logs.events_for::<RecordRegistry::RecordRegistered>(
+        LedgerName::Shared,
+        shared.record_registry,
+        records,
+        shared.deployed_at_block,
+    )? {
+        registrations.entry(e.recordId).or_insert(Registration {
+            record_id: e.recordId,
+            owner: e.owner,
+            anchor: e.anchor,
+            manifest_hash: e.manifestHash,
+            block,
+        });
+    }
+    let consortium = deployment.consortium;
+    let mut appended: HashMap<B256, Vec<LoggedVersion>> = HashMap::with_capacity(records.len());
+    for (e, block) in logs.events_for::<UpdateLog::UpdateAppended>(
+        LedgerName::Consortium,
+        consortium.update_log,
+        records,
+        consortium.deployed_at_block,
+    )? {
+        appended.entry(e.recordId).or_default().push(LoggedVersion {
+            version: e.version,
+            digest: e.digest,
+            check_string: e.checkString,
+            license_id: e.licenseId,
+            enclave: e.enclave,
+            head: e.head,
+            block,
+        });
+    }
+    Ok(ChainFacts { registrations, appended })
+}
+
+/// A record's qualified versions, with their checked entries.
+pub struct QualifiedRecord {
+    /// Its registration.
+    pub registration: Registration,
+    /// Its manifest (the wrapped key `EK` is in it).
+    pub manifest: Manifest,
+    /// `(version, encrypted entry)` of every qualified version, in order.
+    pub versions: Vec<(u64, Vec<u8>)>,
+    /// How many versions are logged.
+    pub logged: u64,
+}
+
+/// Why a record could not be verified at all.
+#[derive(Debug)]
+pub enum RecordProblem {
+    /// The chain could not be read.
+    Ledger(ReadError),
+    /// The record itself (not registered, manifest missing or malformed).
+    Record(String),
+}
+
+impl From<ReadError> for RecordProblem {
+    fn from(e: ReadError) -> Self {
+        RecordProblem::Ledger(e)
+    }
+}
+
+/// Checks every logged version of `record_id` as `verify_record` does and returns the
+/// qualified ones with their entries. `hints` are the store's entry locations (untrusted).
+pub fn qualified_versions(
+    facts: &ChainFacts,
+    view: &mut ChainView<'_>,
+    objects: &mut dyn ObjectFetch,
+    record_id: B256,
+    hints: &[VersionHint],
+) -> Result<QualifiedRecord, RecordProblem> {
+    let registration =
+        *facts.registrations.get(&record_id).ok_or_else(|| RecordProblem::Record("it is not registered".into()))?;
+    let manifest =
+        fetch_manifest(objects, &registration).map_err(|e| RecordProblem::Record(format!("its manifest: {e}")))?;
+    let key = manifest.public_key().map_err(|e| RecordProblem::Record(format!("its manifest: {e}")))?;
+    let anchor = HashValue::from_bytes(registration.anchor.as_slice())
+        .map_err(|_| RecordProblem::Record("its registered anchor is not a valid chameleon hash".into()))?;
+    let state = view.log_of(record_id)?;
+    let logged = facts.appended.get(&record_id).map(Vec::as_slice).unwrap_or_default();
+    let log_consistent = logged.len() as u64 == state.version
+        && logged.iter().enumerate().all(|(i, v)| v.version == i as u64 + 1)
+        && fold_head(B256::ZERO, logged) == state.head;
+
+    let record = RecordId(record_id.0);
+    let mut versions = Vec::with_capacity(logged.len());
+    if log_consistent {
+        let mut previous_digest = DigestChain::genesis(record).head();
+        for v in logged {
+            let previous = DigestChain::resume(record, v.version - 1, previous_digest);
+            previous_digest = v.digest.0;
+            let Some(hint) = hints.iter().rev().find(|h| h.version == v.version) else { continue };
+            let Ok(entry) = fetch_entry(objects, &hint.entry) else { continue };
+            if check_entry(&anchor, &key, &previous, v.digest, &v.check_string, &entry).is_ok() {
+                versions.push((v.version, entry));
+            }
+        }
+    }
+    Ok(QualifiedRecord { registration, manifest, versions, logged: logged.len() as u64 })
+}
