@@ -1,13 +1,16 @@
 //! `healthchain demo`: the story on embedded defaults, as far as it is built.
 //!
 //! Today, on the shipped Synthea patients, in a throw-away embedded environment (chain
-//! with all contracts, object store, enclave process approved on the Directory): each
-//! patient's bundle is split into dated versions; the record is registered under a
-//! chameleon anchor and every version — the first included — is validated by the enclave's
-//! update application under an on-chain license and logged on UpdateLog; anyone verifies
-//! every version from the chain and the store; the record key is wrapped to the enclave's
-//! attested key and released by 2 of 3 committee members; a warrant is signed; attacks are
-//! refused. What the demo does not run yet is listed in its report.
+//! with all contracts, object store, enclave process approved on the Directory, a 2-of-3
+//! key-authorization committee): each patient's bundle is split into dated versions; the
+//! record is registered under a chameleon anchor and every version — the first included —
+//! is validated by the enclave's update application under an on-chain license and logged
+//! on UpdateLog; anyone verifies every version from the chain and the store; the owner
+//! sets a sharing policy. A researcher then pays for a cohort_stats and a
+//! logistic_regression job over all records: two of three committee members release the
+//! keys towards the enclave, which verifies, decrypts, computes and returns only the
+//! encrypted result; the owners are paid. A warrant is signed; attacks are refused. What
+//! the demo does not run yet is listed in its report.
 
 use crate::output::say;
 use std::collections::BTreeMap;
@@ -15,17 +18,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alloy_primitives::{Address, B256};
+use healthchain_core::environment::committee_member_key;
 use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::host::EnclaveProgram;
-use healthchain_core::records::{FHIR_R4, Owner, RecordError, verify};
+use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner, RecordError, verify};
+use healthchain_core::share::{CommitteeMember, DataUser, ShareError};
 use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
-use healthchain_crypto::keywrap::{self, Purpose};
 use healthchain_crypto::signing::EthKey;
 use healthchain_enclave::client;
 use healthchain_enclave::evidence::Evidence;
 use healthchain_enclave::host::{EnclaveBackend, EnclaveError, SimulatedEnclave};
 use healthchain_enclave::protocol::{Ecall, EcallResult};
 use healthchain_enclave::runtime::{STATUS_APP, Status};
+use healthchain_jobs::{JobResult, JobSpec};
 use healthchain_store::{ObjectAddress, Store};
 use healthchain_update::UpdateRefusal;
 use healthchain_update::history::Unqualified;
@@ -36,10 +41,15 @@ pub const DEFAULT_PATIENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../
 
 /// Parts of the product the demo does not run yet, named so nobody mistakes the demo
 /// for the whole story.
-const NOT_YET_RUN: &[&str] = &[
-    "paid sharing jobs and the committee service",
-    "doctors writing EHRs into the enclave's SQLCipher store (the store exists)",
-];
+const NOT_YET_RUN: &[&str] = &["doctors writing EHRs into the enclave's SQLCipher store (the store exists)"];
+
+/// What each access to a record costs in the demo, in gwei.
+const CHARGE_GWEI: u32 = 1_000;
+/// The researcher's jobs: height statistics by sex, and obesity from age, sex, body
+/// weight and systolic blood pressure.
+const COHORT_JOB: &[u8] = br#"{"job": "cohort_stats", "loinc": "8302-2", "group_by": ["sex"]}"#;
+const MODEL_JOB: &[u8] = br#"{"job": "logistic_regression", "label_snomed": "162864005",
+    "features": {"age": true, "sex": true, "loinc": ["29463-7", "8480-6"]}}"#;
 
 /// Why the demo could not run.
 #[derive(Debug)]
@@ -112,6 +122,8 @@ struct Tally {
     versions: usize,
     versions_verified: usize,
     bytes: usize,
+    jobs_completed: usize,
+    payments_wei: alloy_primitives::U256,
     attacks_attempted: usize,
     attacks_refused: usize,
 }
@@ -153,12 +165,12 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
     let mut tally = Tally::default();
     let program = EnclaveProgram::current_exe().map_err(|e| DemoError::Enclave(e.to_string()))?;
     let started = Instant::now();
-    let env =
-        Environment::open(home, &program, ChainStorage::Memory).await.map_err(|e| DemoError::Enclave(e.to_string()))?;
+    let env = Environment::open_with_committee(home, &program, ChainStorage::Memory, 2, 3)
+        .await
+        .map_err(|e| DemoError::Enclave(e.to_string()))?;
     timings.add("environment", started);
     let trusted = env.enclave_identity();
-    let (committee, members) =
-        timings.time("committee_setup", || keywrap::deal_committee(2, 3, &mut rng)).map_err(failed)?;
+    let mut owners: Vec<(EthKey, OwnedRecord)> = Vec::new();
 
     for path in files {
         let text = std::fs::read(path).map_err(|e| DemoError::Io(path.clone(), e))?;
@@ -184,23 +196,13 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
         if report.registration.anchor != record.anchor || report.versions.len() != visits.len() {
             return Err(DemoError::Failed(format!("{}: record did not round-trip", path.display())));
         }
-        let secrets = record.secrets(&patient).map_err(failed)?;
 
-        // Key wrapping: inner layer to the enclave's attested key, outer layer to the
-        // committee; two of three members' shares release the inner layer towards the
-        // enclave (only the enclave can open it).
-        let context = record.record_id.0;
-        let released = timings.time("key_authorization", || {
-            let enclave_key = &env.verified.encryption_key;
-            let inner = keywrap::wrap(enclave_key, secrets.key.as_bytes(), Purpose::EnclaveLayer, &context, &mut rng);
-            let outer = keywrap::wrap(&committee.key(), &inner.to_bytes(), Purpose::CommitteeLayer, &context, &mut rng);
-            let shares: Vec<_> =
-                members[1..].iter().map(|m| m.decryption_share(&outer, b"demo-request", &mut rng)).collect();
-            committee.open(&outer, &shares, b"demo-request", &context).map(|t| t == inner.to_bytes())
-        });
-        if released != Ok(true) {
-            return Err(DemoError::Failed("committee shares did not release the inner key layer".into()));
-        }
+        // The owner offers the record for computations: a charge per access, open for a day.
+        let started = Instant::now();
+        let now = env.connection.timestamp().await.map_err(failed)?;
+        let (start, end) = (u32::try_from(now).map_err(failed)?, u32::try_from(now + 86_400).map_err(failed)?);
+        owner.set_policy(record.record_id, CHARGE_GWEI, start, end).await.map_err(failed)?;
+        timings.add("policy", started);
 
         // A warrant for an ordered group of three doctors.
         let doctors: Vec<EthKey> = (0..3).map(|_| EthKey::generate(&mut rng)).collect();
@@ -219,8 +221,8 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
         }
 
         // Attacks: an update without a license, an update rewriting history, a session
-        // record altered by the host, a doctor outside the warrant, a ciphertext altered in
-        // the store (verify then marks that version unqualified).
+        // record altered by the host, a doctor outside the warrant (and, after the jobs, a
+        // ciphertext altered in the store).
         let mut rewrite = owner.request(&record, &visits[0]).map_err(failed)?;
         tally.attack(matches!(owner.call_enclave(rewrite.clone()).await, Err(RecordError::Refused(_))));
         owner.request_license(&record).await.map_err(failed)?;
@@ -236,14 +238,22 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
                 .is_err(),
         );
         tally.attack(signed.authorize(&domain, patient.address(), 1).is_err());
-        tamper_stored_object(&env.store, &ObjectAddress(record.versions[0].entry.0)).map_err(failed)?;
-        let after = verify(&env, record.record_id).await.map_err(failed)?;
-        tally.attack(matches!(after.versions[0].problem, Some(Unqualified::EntryTampered(_))));
 
         tally.records += 1;
         tally.versions += visits.len();
         tally.versions_verified += report.qualified();
         tally.bytes += visits.iter().map(Vec::len).sum::<usize>();
+        owners.push((patient, record));
+    }
+
+    let results = share(&env, &owners, &mut timings, &mut tally).await?;
+
+    // A dishonest storage provider alters one ciphertext of each record: verify marks
+    // that version unqualified.
+    for (_, record) in &owners {
+        tamper_stored_object(&env.store, &ObjectAddress(record.versions[0].entry.0)).map_err(failed)?;
+        let after = verify(&env, record.record_id).await.map_err(failed)?;
+        tally.attack(matches!(after.versions[0].problem, Some(Unqualified::EntryTampered(_))));
     }
 
     let timings_ms: BTreeMap<&str, f64> = timings.0.iter().map(|(k, v)| (*k, (v * 1000.0).round() / 1000.0)).collect();
@@ -253,6 +263,9 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
             "versions": tally.versions,
             "versions_verified": tally.versions_verified,
             "plaintext_bytes": tally.bytes,
+            "jobs_completed": tally.jobs_completed,
+            "payments_wei": tally.payments_wei.to_string(),
+            "results": results,
             "attacks_attempted": tally.attacks_attempted,
             "attacks_refused": tally.attacks_refused,
             "timings_ms": timings_ms,
@@ -275,10 +288,19 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
         say!("  every version validated by the enclave under an on-chain license and logged on UpdateLog");
         say!("  every anchor unchanged across all updates; every version verified from chain and store without keys");
         say!(
-            "  every record key wrapped to the attested enclave key and released towards it by 2 of 3 committee members"
+            "  a researcher paid for {} jobs over all {} records; 2 of 3 committee members released the keys towards the enclave,",
+            tally.jobs_completed,
+            tally.records
         );
         say!(
-            "  attacks refused {}/{} (update without license, update rewriting history, session record altered by the host, doctor outside warrant, ciphertext altered in the store)",
+            "  which verified every version, decrypted, computed and returned only encrypted results; owners were paid {} ETH",
+            crate::output::ether(tally.payments_wei)
+        );
+        for result in &results {
+            say!("  {}", summary_line(result));
+        }
+        say!(
+            "  attacks refused {}/{} (per record: update without license, update rewriting history, session record altered by the host, doctor outside warrant, ciphertext altered in the store; then a forged completion report, a replayed completion, a request for a revoked record)",
             tally.attacks_refused,
             tally.attacks_attempted
         );
@@ -292,6 +314,109 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
         return Err(DemoError::Failed("a version failed to verify or an attack was not refused".into()));
     }
     Ok(())
+}
+
+/// Sharing (seed 000 Algorithm 2): a researcher requests each job over every record and
+/// pays; two of three committee members post their shares; the enclave runs the job; the
+/// request is settled and the owners withdraw. Attacks on the way: a completion report
+/// forged with another key, a replayed completion, a request including a revoked record.
+async fn share(
+    env: &Environment,
+    owners: &[(EthKey, OwnedRecord)],
+    timings: &mut Timings,
+    tally: &mut Tally,
+) -> Result<Vec<JobResult>, DemoError> {
+    let mut rng = rand::rng();
+    let researcher = DataUser::new(env, EthKey::generate(&mut rng)).await.map_err(failed)?;
+    let mut members = Vec::new();
+    for index in 0..2 {
+        let share = env.committee_share(index).map_err(failed)?;
+        members.push(CommitteeMember::new(env, committee_member_key(index), share).await.map_err(failed)?);
+    }
+    let records: Vec<B256> = owners.iter().map(|(_, r)| r.record_id).collect();
+    let mut results = Vec::new();
+    // A model over fewer records than the minimum cohort would be refused by the enclave
+    // (it would reveal too much about each patient), so small demos run the statistics only.
+    let jobs = if records.len() as u64 >= healthchain_jobs::spec::DEFAULT_MIN_COHORT {
+        &[COHORT_JOB, MODEL_JOB][..]
+    } else {
+        &[COHORT_JOB][..]
+    };
+    for (k, &job) in jobs.iter().enumerate() {
+        let spec = JobSpec::parse(job).map_err(failed)?;
+        let started = Instant::now();
+        let request_id = researcher.request(&records, &spec).await.map_err(failed)?;
+        timings.add("share_request", started);
+        let started = Instant::now();
+        for member in &members {
+            member.serve_pending().await.map_err(failed)?;
+        }
+        timings.add("share_committee", started);
+        let started = Instant::now();
+        let accepted = researcher.call_enclave(researcher.share_request(request_id, job).await.map_err(failed)?).await;
+        let accepted = accepted.map_err(failed)?;
+        timings.add("share_enclave", started);
+        if k == 0 {
+            let mut forged = accepted.clone();
+            let impostor = EthKey::generate(&mut rng);
+            let domain = eip712::domain(env.deployment.shared.chain_id, env.deployment.shared.access_control);
+            let report = eip712::CompletionReport {
+                requestId: alloy_primitives::U256::from(request_id),
+                jobHash: accepted.job_hash,
+                resultHash: accepted.result_hash,
+            };
+            forged.signature = eip712::sign(&impostor, &report, &domain).to_vec();
+            tally.attack(matches!(researcher.complete(&forged).await, Err(ShareError::Ledger(_))));
+        }
+        let started = Instant::now();
+        researcher.complete(&accepted).await.map_err(failed)?;
+        timings.add("share_settle", started);
+        if k == 0 {
+            tally.attack(matches!(researcher.complete(&accepted).await, Err(ShareError::Ledger(_))));
+        }
+        results.push(researcher.result(request_id).await.map_err(failed)?);
+        tally.jobs_completed += 1;
+    }
+
+    let started = Instant::now();
+    for (key, _) in owners {
+        let owner = Owner::new(env, key.clone()).await.map_err(failed)?;
+        let (amount, _) = owner.withdraw().await.map_err(failed)?;
+        tally.payments_wei += amount;
+    }
+    timings.add("owners_withdraw", started);
+
+    let (key, record) = &owners[0];
+    let owner = Owner::new(env, key.clone()).await.map_err(failed)?;
+    owner.revoke_policy(record.record_id).await.map_err(failed)?;
+    let spec = JobSpec::parse(COHORT_JOB).map_err(failed)?;
+    tally.attack(matches!(researcher.request(&records, &spec).await, Err(ShareError::Ledger(_))));
+    Ok(results)
+}
+
+fn summary_line(result: &JobResult) -> String {
+    match result {
+        JobResult::CohortStats(r) => {
+            let groups: Vec<String> = r
+                .groups
+                .iter()
+                .map(|g| {
+                    let name = g.group.sex.clone().unwrap_or_else(|| "all".into());
+                    match &g.stats {
+                        Some(s) => format!("{name}: n={} mean {:.1}", s.count, s.mean),
+                        None => format!("{name}: suppressed"),
+                    }
+                })
+                .collect();
+            let overall =
+                r.overall.stats.as_ref().map_or("suppressed".into(), |s| format!("n={} mean {:.1}", s.count, s.mean));
+            format!("cohort_stats LOINC {}: overall {overall}; {}", r.loinc, groups.join("; "))
+        }
+        JobResult::LogisticRegression(r) => format!(
+            "logistic_regression SNOMED {} over {} records: accuracy {:.2}, AUC {:.2}",
+            r.label_snomed, r.metrics.n, r.metrics.accuracy, r.metrics.auc
+        ),
+    }
 }
 
 /// A host that flips one bit of every session record it relays.

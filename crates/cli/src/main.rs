@@ -10,6 +10,7 @@ mod demo;
 mod keys;
 mod output;
 mod records;
+mod share;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,14 +70,45 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
-    /// A data owner's records (seed 000): upload, update, import, history; verify for anyone.
-    /// Runs on the embedded defaults in --home (created on first use).
+    /// A data owner's records (seed 000): upload, update, import, history, sharing policy,
+    /// accesses and earnings; verify for anyone. Runs on the embedded defaults in --home
+    /// (created on first use).
     Record {
         /// The embedded environment's directory (chain, contracts, store, enclave state, wallets).
         #[arg(long, global = true, default_value_os_t = records::default_home())]
         home: PathBuf,
         #[command(subcommand)]
         command: records::RecordCommand,
+    },
+    /// A data user's paid computations over records (seed 000 Algorithm 2): request and
+    /// pay, have the enclave run the job, read the encrypted result.
+    Share {
+        /// The embedded environment's directory.
+        #[arg(long, global = true, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        #[command(subcommand)]
+        command: share::ShareCommand,
+    },
+    /// List records (of a data type) with their sharing policies, from chain events.
+    Catalog {
+        /// The embedded environment's directory.
+        #[arg(long, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        /// Only records of this data type (e.g. fhir-r4).
+        #[arg(long)]
+        data_type: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The key-authorization committee's service: release record keys, as threshold
+    /// decryption shares, for requests the contracts granted.
+    Committee {
+        /// The embedded environment's directory.
+        #[arg(long, global = true, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        #[command(subcommand)]
+        command: share::CommitteeCommand,
     },
     /// FHIR R4 tools.
     Fhir {
@@ -86,7 +118,7 @@ enum Command {
     /// Run as the simulated enclave process (spawned by the enclave host, not by hand).
     #[command(hide = true)]
     EnclaveProcess {
-        /// The deployment (JSON) the update application reads and signs for; without it
+        /// The deployment (JSON) the update and share applications read and sign for; without it
         /// the enclave runs its built-in applications only.
         #[arg(long)]
         deployment: Option<PathBuf>,
@@ -108,7 +140,7 @@ enum FhirCommand {
     },
 }
 
-/// The enclave process: the built-in applications, plus `update` for a deployment.
+/// The enclave process: the built-in applications, plus `update` and `share` for a deployment.
 fn enclave_process(deployment: Option<&std::path::Path>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut dispatcher = Dispatcher::default();
     if let Some(path) = deployment {
@@ -116,6 +148,7 @@ fn enclave_process(deployment: Option<&std::path::Path>) -> Result<ExitCode, Box
         let deployment: healthchain_ledger::Deployment =
             serde_json::from_slice(&text).map_err(|e| format!("{} is not a deployment: {e}", path.display()))?;
         dispatcher.register(Box::new(healthchain_update::UpdateApp::new(deployment)))?;
+        dispatcher.register(Box::new(healthchain_share::ShareApp::new(deployment)))?;
     }
     runtime::serve_stdio(dispatcher)?;
     Ok(ExitCode::SUCCESS)
@@ -130,6 +163,9 @@ fn main() -> ExitCode {
         Command::Bench { suites, json, rpc } => bench::run(&suites, json, rpc.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Key { command } => keys::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Record { home, command } => records::run(&cli.keystore, &home, command),
+        Command::Share { home, command } => share::run_share(&cli.keystore, &home, command),
+        Command::Catalog { home, data_type, json } => share::run_catalog(&home, data_type.as_deref(), json),
+        Command::Committee { home, command } => share::run_committee(&home, command),
         Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };

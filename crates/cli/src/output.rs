@@ -30,3 +30,13 @@ macro_rules! say {
     ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
 }
 pub(crate) use say;
+
+/// An amount of wei in ether, without trailing zeros ("0.000005", "12").
+pub fn ether(wei: alloy_primitives::U256) -> String {
+    let text = alloy_primitives::utils::format_ether(wei);
+    match text.split_once('.') {
+        Some((whole, fraction)) if fraction.trim_end_matches('0').is_empty() => whole.to_string(),
+        Some((whole, fraction)) => format!("{whole}.{}", fraction.trim_end_matches('0')),
+        None => text,
+    }
+}

@@ -11,6 +11,7 @@ use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::host::EnclaveProgram;
 use healthchain_core::keystore::Keystore;
 use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner, RecordWallet, history, verify, wallet_dir};
+use healthchain_core::share::{AccessOutcome, accesses};
 
 use crate::output::say;
 
@@ -69,6 +70,67 @@ pub enum RecordCommand {
         #[arg(long)]
         key: String,
     },
+    /// Set (or replace) RECORD_ID's sharing policy: what each access costs and when
+    /// data users may request it. Requests already made keep their terms.
+    Policy {
+        /// The owner's key.
+        #[arg(long)]
+        key: String,
+        /// The record.
+        record_id: B256,
+        /// Charge per access, in gwei.
+        #[arg(long)]
+        charge_gwei: u32,
+        /// First moment access is allowed: a date (2027-01-31), a dateTime, or unix
+        /// seconds; default now.
+        #[arg(long)]
+        start: Option<String>,
+        /// Last moment access is allowed (same forms); default a year after the start or
+        /// now, whichever is later.
+        #[arg(long)]
+        end: Option<String>,
+    },
+    /// Revoke RECORD_ID's sharing policy: no new request may include it.
+    RevokePolicy {
+        /// The owner's key.
+        #[arg(long)]
+        key: String,
+        /// The record.
+        record_id: B256,
+    },
+    /// Every access request that included RECORD_ID: who, when, which job, paid or not.
+    Accesses {
+        /// The record.
+        record_id: B256,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the owner earned from completed accesses and has not withdrawn; --withdraw
+    /// pays it out.
+    Earnings {
+        /// The owner's key.
+        #[arg(long)]
+        key: String,
+        /// Withdraw the earnings to the owner's account.
+        #[arg(long)]
+        withdraw: bool,
+    },
+}
+
+/// Unix seconds from a number, a date or a dateTime: the first second a date covers, or
+/// with `last` its last (so `--end 2027-12-31` includes that day).
+fn moment(text: &str, last: bool) -> Result<u32> {
+    let seconds = match text.parse::<i64>() {
+        Ok(seconds) => seconds,
+        Err(_) => {
+            let (first, end) = healthchain_fhir::DateTime::parse(text)
+                .map_err(|e| format!("{text:?} is neither unix seconds nor a date or dateTime: {e}"))?
+                .bounds();
+            if last { end } else { first }
+        }
+    };
+    Ok(u32::try_from(seconds).map_err(|_| format!("{text:?} is outside 1970–2106"))?)
 }
 
 /// The embedded environment's directory: `<data dir>/embedded`.
@@ -76,11 +138,11 @@ pub fn default_home() -> PathBuf {
     crate::keys::data_dir().join("embedded")
 }
 
-fn unlock(keystore: &Path, name: &str) -> Result<healthchain_crypto::signing::EthKey> {
+pub(crate) fn unlock(keystore: &Path, name: &str) -> Result<healthchain_crypto::signing::EthKey> {
     Ok(Keystore::open(keystore)?.unlock(name, &crate::keys::passphrase(false)?)?)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     Ok(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
 }
 
@@ -175,6 +237,70 @@ pub fn run(keystore: &Path, home: &Path, command: RecordCommand) -> Result<std::
                 }
                 if !report.all_qualified() {
                     return Ok(std::process::ExitCode::from(1));
+                }
+            }
+            RecordCommand::Policy { key, record_id, charge_gwei, start, end } => {
+                let now = u32::try_from(env.connection.timestamp().await?)?;
+                let start = start.as_deref().map(|s| moment(s, false)).transpose()?.unwrap_or(now);
+                let end = match end.as_deref() {
+                    Some(end) => moment(end, true)?,
+                    None => start.max(now).saturating_add(365 * 86_400),
+                };
+                if end < start {
+                    return Err(format!("the policy ends ({end}) before it starts ({start})").into());
+                }
+                let owner = Owner::new(&env, unlock(keystore, &key)?).await?;
+                owner.set_policy(record_id, charge_gwei, start, end).await?;
+                say!("record {record_id}: {charge_gwei} gwei per access, unix {start} to {end}");
+            }
+            RecordCommand::RevokePolicy { key, record_id } => {
+                let owner = Owner::new(&env, unlock(keystore, &key)?).await?;
+                owner.revoke_policy(record_id).await?;
+                say!("record {record_id}: policy revoked");
+            }
+            RecordCommand::Accesses { record_id, json } => {
+                let list = accesses(&env, record_id).await?;
+                if json {
+                    say!("{}", serde_json::to_string_pretty(&list)?);
+                } else {
+                    say!(
+                        "{:>7}  {:<42}  {:>10}  {:<66}  {:>20}  outcome",
+                        "request",
+                        "requester",
+                        "time",
+                        "job hash",
+                        "charge wei"
+                    );
+                    for a in &list {
+                        let outcome = match a.outcome {
+                            AccessOutcome::Pending => "pending".to_string(),
+                            AccessOutcome::Completed { .. } => "completed, paid".to_string(),
+                            AccessOutcome::Refunded => "refunded, not paid".to_string(),
+                        };
+                        say!(
+                            "{:>7}  {:<42}  {:>10}  {:<66}  {:>20}  {outcome}",
+                            a.request_id,
+                            a.requester,
+                            a.requested_at,
+                            a.job_hash,
+                            a.charge_wei
+                        );
+                    }
+                    say!("{} accesses", list.len());
+                }
+            }
+            RecordCommand::Earnings { key, withdraw } => {
+                let owner = Owner::new(&env, unlock(keystore, &key)?).await?;
+                let earned = owner.earnings().await?;
+                say!("earned and not withdrawn: {} ETH", crate::output::ether(earned));
+                if withdraw && !earned.is_zero() {
+                    let (amount, fee) = owner.withdraw().await?;
+                    say!(
+                        "withdrawn {} ETH to {} (fee {} ETH)",
+                        crate::output::ether(amount),
+                        owner.address(),
+                        crate::output::ether(fee)
+                    );
                 }
             }
             RecordCommand::List { key } => {

@@ -21,8 +21,15 @@ fn demo_json_summary_matches_the_shipped_patients() {
     assert!(summary["versions"].as_u64().unwrap() > shipped as u64, "follow-up visits became updates");
     assert_eq!(summary["versions_verified"], summary["versions"]);
     assert_eq!(summary["attacks_refused"], summary["attacks_attempted"]);
-    assert_eq!(summary["attacks_attempted"], 5 * shipped);
+    assert_eq!(summary["attacks_attempted"], 5 * shipped + 3);
+    assert_eq!(summary["jobs_completed"], 2);
+    // every owner is paid 1,000 gwei per job
+    assert_eq!(summary["payments_wei"], (2 * shipped as u64 * 1_000_000_000_000).to_string());
+    assert_eq!(summary["results"][0]["job"], "cohort_stats", "{summary}");
+    assert_eq!(summary["results"][0]["records"], shipped, "{summary}");
+    assert_eq!(summary["results"][1]["job"], "logistic_regression", "{summary}");
     assert!(summary["timings_ms"]["upload"].as_f64().unwrap() > 0.0);
+    assert!(summary["timings_ms"]["share_enclave"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -265,4 +272,74 @@ fn record_commands_import_update_history_and_verify_across_runs() {
     let unknown = run(&["record", "verify", "0x00000000000000000000000000000000000000000000000000000000000000aa"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("is not registered"));
+}
+
+#[test]
+fn share_commands_request_serve_run_and_read_a_result() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        healthchain()
+            .args(args)
+            .arg("--keystore")
+            .arg(home.path().join("keys"))
+            .env("HEALTHCHAIN_HOME", home.path())
+            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
+            .output()
+            .unwrap()
+    };
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    ok(run(&["key", "new", "alice"]));
+    ok(run(&["key", "new", "lab"]));
+    let synthea = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea");
+    let mut bundles: Vec<_> = std::fs::read_dir(&synthea).unwrap().map(|e| e.unwrap().path()).collect();
+    bundles.sort();
+
+    let mut records = Vec::new();
+    for bundle in &bundles[..5] {
+        let stdout = ok(run(&["record", "import", "--key", "alice", bundle.to_str().unwrap()]));
+        let record = stdout.lines().find_map(|l| l.strip_prefix("record   ")).unwrap().trim().to_string();
+        ok(run(&["record", "policy", "--key", "alice", &record, "--charge-gwei", "1000", "--start", "2000-01-01"]));
+        records.push(record);
+    }
+    let catalog: Value = serde_json::from_str(&ok(run(&["catalog", "--data-type", "fhir-r4", "--json"]))).unwrap();
+    let listed = catalog.as_array().unwrap();
+    assert_eq!(listed.len(), 5);
+    assert!(listed.iter().all(|e| e["policy"]["charge_gwei"] == 1000), "{catalog}");
+
+    let job = home.path().join("job.json");
+    std::fs::write(&job, br#"{"job": "cohort_stats", "loinc": "8302-2"}"#).unwrap();
+    let job = job.to_str().unwrap();
+    let joined = records.join(",");
+    let requested = ok(run(&["share", "request", "--key", "lab", "--records", &joined, "--job", job]));
+    let request_id = requested.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
+    assert!(requested.contains("paid 0.000005 ETH"), "{requested}");
+
+    // before the committee has served, the enclave cannot open the keys
+    let early = run(&["share", "run", "--key", "lab", &request_id, "--job", job]);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&early.stderr).contains("share"), "{}", String::from_utf8_lossy(&early.stderr));
+
+    assert!(
+        ok(run(&["committee", "serve", "--member", "1"])).contains(&format!("request {request_id}: shares posted"))
+    );
+    ok(run(&["share", "run", "--key", "lab", &request_id, "--job", job]));
+    let result: Value =
+        serde_json::from_str(&ok(run(&["share", "result", "--key", "lab", &request_id, "--json"]))).unwrap();
+    assert_eq!(result["records"], 5, "{result}");
+    let readable = ok(run(&["share", "result", "--key", "lab", &request_id]));
+    assert!(readable.contains("cohort_stats of LOINC 8302-2 over 5 records"), "{readable}");
+
+    // the data user who did not pay cannot read it
+    ok(run(&["key", "new", "mallory"]));
+    assert_eq!(run(&["share", "result", "--key", "mallory", &request_id]).status.code(), Some(1));
+
+    let accesses: Value = serde_json::from_str(&ok(run(&["record", "accesses", &records[0], "--json"]))).unwrap();
+    assert_eq!(accesses.as_array().unwrap().len(), 1);
+    assert!(accesses[0]["outcome"]["Completed"].is_object(), "{accesses}");
+    let earnings = ok(run(&["record", "earnings", "--key", "alice", "--withdraw"]));
+    assert!(earnings.contains("earned and not withdrawn: 0.000005 ETH"), "{earnings}");
+    assert!(earnings.contains("withdrawn 0.000005 ETH"), "{earnings}");
 }
