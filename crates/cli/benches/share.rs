@@ -18,13 +18,14 @@
 //! Building the 1,000-record `synthea` set imports ~10,600 versions through the update
 //! application (about two minutes).
 
-use std::path::PathBuf;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use criterion::{BenchmarkId, Criterion};
 use healthchain_core::environment::{ChainStorage, Environment, committee_member_key};
-use healthchain_core::host::EnclaveProgram;
 use healthchain_core::records::{FHIR_R4, Owner};
 use healthchain_core::share::{CommitteeMember, DataUser};
 use healthchain_jobs::JobSpec;
@@ -36,19 +37,8 @@ const COHORT_JOB: &[u8] = br#"{"job": "cohort_stats", "loinc": "8302-2", "group_
 /// Repetitions of each case in the summary.
 const ROUNDS: usize = 5;
 
-fn program() -> EnclaveProgram {
-    EnclaveProgram { program: env!("CARGO_BIN_EXE_healthchain").into(), args: vec!["enclave-process".into()] }
-}
-
 fn synthea_versions() -> Vec<Vec<Vec<u8>>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+    common::bundles()
         .iter()
         .map(|f| {
             let bundle = std::fs::read(f).expect("bundle");
@@ -151,7 +141,7 @@ fn main() {
     let home = tempfile::tempdir().expect("temporary directory");
     let patients = synthea_versions();
     let env = rt
-        .block_on(Environment::open_with_committee(home.path(), &program(), ChainStorage::Memory, 2, 3))
+        .block_on(Environment::open_with_committee(home.path(), &common::program(), ChainStorage::Memory, 2, 3))
         .expect("environment");
     let sets = rt.block_on(async {
         vec![build(&env, "visit", &patients, false).await, build(&env, "synthea", &patients, true).await]

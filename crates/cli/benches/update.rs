@@ -24,6 +24,9 @@
 //! 100- and 1,000-version records, and four 100 MB records measured in turn, are shared and
 //! grow by 50 KB versions as they are measured (the summary prints the range).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +34,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use healthchain_core::environment::{ChainStorage, Environment};
-use healthchain_core::host::EnclaveProgram;
 use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner};
 use healthchain_fhir::{RecordContext, validate_update};
 use healthchain_ledger::testing::dev_key;
@@ -54,21 +56,6 @@ const LARGE_POOL: usize = 4;
 const SIZE_OBSERVATIONS: usize = 32;
 /// Interleaved rounds of the summary.
 const ROUNDS: usize = 25;
-
-fn program() -> EnclaveProgram {
-    EnclaveProgram { program: env!("CARGO_BIN_EXE_healthchain").into(), args: vec!["enclave-process".into()] }
-}
-
-fn synthea_bundles() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -408,7 +395,7 @@ impl<'e> Lab<'e> {
 }
 
 fn open(rt: &Runtime, home: &Path) -> Environment {
-    rt.block_on(Environment::open(home, &program(), ChainStorage::Memory)).expect("environment")
+    rt.block_on(Environment::open(home, &common::program(), ChainStorage::Memory)).expect("environment")
 }
 
 /// Checks the generated entries with the validator the enclave runs.
@@ -747,7 +734,7 @@ fn part_size(rt: &Runtime, criterion: &mut Criterion) -> Vec<String> {
 // Part 3: imports
 
 fn part_imports(rt: &Runtime) -> Vec<String> {
-    let bundles: Vec<Vec<u8>> = synthea_bundles().iter().map(|p| std::fs::read(p).expect("bundle")).collect();
+    let bundles: Vec<Vec<u8>> = common::bundles().iter().map(|p| std::fs::read(p).expect("bundle")).collect();
     let total_bytes: usize = bundles.iter().map(Vec::len).sum();
     let versions: usize =
         bundles.iter().map(|b| healthchain_fhir::split_into_versions(b).expect("Synthea bundle splits").len()).sum();

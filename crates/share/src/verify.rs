@@ -8,12 +8,13 @@
 //! O(records × blocks). Here the registrations and `UpdateAppended` entries of all records
 //! are read first with [`LogReader`] (hundreds of records per scan), then each record costs
 //! one `logOf` call (the head its served entries must reproduce), its manifest and its
-//! entries — each entry fetched once, checked, and handed back for decryption.
+//! entries — each entry fetched once ([`fetch_record`]), then checked
+//! ([`FetchedRecord::qualified`], on any core) and handed back for decryption.
 
 use std::collections::HashMap;
 
 use alloy_primitives::B256;
-use healthchain_crypto::chameleon::HashValue;
+use healthchain_crypto::chameleon::{HashValue, PublicKey};
 use healthchain_crypto::record::{DigestChain, RecordId};
 use healthchain_enclave::protocol::LedgerName;
 use healthchain_ledger::Deployment;
@@ -44,13 +45,7 @@ pub fn read_chain(
         records,
         shared.deployed_at_block,
     )? {
-        registrations.entry(e.recordId).or_insert(Registration {
-            record_id: e.recordId,
-            owner: e.owner,
-            anchor: e.anchor,
-            manifest_hash: e.manifestHash,
-            block,
-        });
+        registrations.entry(e.recordId).or_insert(Registration::from_event(&e, block));
     }
     let consortium = deployment.consortium;
     let mut appended: HashMap<B256, Vec<LoggedVersion>> = HashMap::with_capacity(records.len());
@@ -60,15 +55,7 @@ pub fn read_chain(
         records,
         consortium.deployed_at_block,
     )? {
-        appended.entry(e.recordId).or_default().push(LoggedVersion {
-            version: e.version,
-            digest: e.digest,
-            check_string: e.checkString,
-            license_id: e.licenseId,
-            enclave: e.enclave,
-            head: e.head,
-            block,
-        });
+        appended.entry(e.recordId).or_default().push(LoggedVersion::from_event(&e, block));
     }
     Ok(ChainFacts { registrations, appended })
 }
@@ -83,6 +70,19 @@ pub struct QualifiedRecord {
     pub versions: Vec<(u64, Vec<u8>)>,
     /// How many versions are logged.
     pub logged: u64,
+}
+
+/// What the chain and the store hold for one record, read but not yet checked: the reads
+/// go through the host one at a time, the checks can then run on every core.
+pub struct FetchedRecord {
+    registration: Registration,
+    manifest: Manifest,
+    key: PublicKey,
+    anchor: HashValue,
+    /// Every logged version with its entry (`None` if no hint located it or it could not
+    /// be fetched intact); empty when the served log does not reproduce the stored head.
+    entries: Vec<(LoggedVersion, Option<Vec<u8>>)>,
+    logged: u64,
 }
 
 /// Why a record could not be verified at all.
@@ -100,15 +100,16 @@ impl From<ReadError> for RecordProblem {
     }
 }
 
-/// Checks every logged version of `record_id` as `verify_record` does and returns the
-/// qualified ones with their entries. `hints` are the store's entry locations (untrusted).
-pub fn qualified_versions(
+/// Reads what checking `record_id` as `verify_record` does needs: its registration (from
+/// `facts`), manifest, `UpdateLog` head and every logged version's entry. `hints` are the
+/// store's entry locations (untrusted).
+pub fn fetch_record(
     facts: &ChainFacts,
     view: &mut ChainView<'_>,
     objects: &mut dyn ObjectFetch,
     record_id: B256,
     hints: &[VersionHint],
-) -> Result<QualifiedRecord, RecordProblem> {
+) -> Result<FetchedRecord, RecordProblem> {
     let registration =
         *facts.registrations.get(&record_id).ok_or_else(|| RecordProblem::Record("it is not registered".into()))?;
     let manifest =
@@ -121,20 +122,40 @@ pub fn qualified_versions(
     let log_consistent = logged.len() as u64 == state.version
         && logged.iter().enumerate().all(|(i, v)| v.version == i as u64 + 1)
         && fold_head(B256::ZERO, logged) == state.head;
+    let entries = if log_consistent {
+        logged
+            .iter()
+            .map(|v| {
+                let hint = hints.iter().rev().find(|h| h.version == v.version);
+                (*v, hint.and_then(|h| fetch_entry(objects, &h.entry).ok()))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(FetchedRecord { registration, manifest, key, anchor, entries, logged: logged.len() as u64 })
+}
 
-    let record = RecordId(record_id.0);
-    let mut versions = Vec::with_capacity(logged.len());
-    if log_consistent {
+impl FetchedRecord {
+    /// Its registration.
+    pub fn registration(&self) -> &Registration {
+        &self.registration
+    }
+
+    /// Checks every fetched entry against the logged digest chain and the anchor (as
+    /// `verify_record` does) and keeps the qualified versions.
+    pub fn qualified(self) -> QualifiedRecord {
+        let record = RecordId(self.registration.record_id.0);
+        let mut versions = Vec::with_capacity(self.entries.len());
         let mut previous_digest = DigestChain::genesis(record).head();
-        for v in logged {
+        for (v, entry) in self.entries {
             let previous = DigestChain::resume(record, v.version - 1, previous_digest);
             previous_digest = v.digest.0;
-            let Some(hint) = hints.iter().rev().find(|h| h.version == v.version) else { continue };
-            let Ok(entry) = fetch_entry(objects, &hint.entry) else { continue };
-            if check_entry(&anchor, &key, &previous, v.digest, &v.check_string, &entry).is_ok() {
+            let Some(entry) = entry else { continue };
+            if check_entry(&self.anchor, &self.key, &previous, v.digest, &v.check_string, &entry).is_ok() {
                 versions.push((v.version, entry));
             }
         }
+        QualifiedRecord { registration: self.registration, manifest: self.manifest, versions, logged: self.logged }
     }
-    Ok(QualifiedRecord { registration, manifest, versions, logged: logged.len() as u64 })
 }

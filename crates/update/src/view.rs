@@ -93,6 +93,28 @@ pub struct LoggedVersion {
     pub block: u64,
 }
 
+impl Registration {
+    /// The registration a `RecordRegistered` event in `block` records.
+    pub fn from_event(e: &RecordRegistry::RecordRegistered, block: u64) -> Self {
+        Registration { record_id: e.recordId, owner: e.owner, anchor: e.anchor, manifest_hash: e.manifestHash, block }
+    }
+}
+
+impl LoggedVersion {
+    /// The entry an `UpdateAppended` event in `block` records.
+    pub fn from_event(e: &UpdateLog::UpdateAppended, block: u64) -> Self {
+        LoggedVersion {
+            version: e.version,
+            digest: e.digest,
+            check_string: e.checkString,
+            license_id: e.licenseId,
+            enclave: e.enclave,
+            head: e.head,
+            block,
+        }
+    }
+}
+
 /// Reads what the update flow and verification need, for one deployment.
 pub struct ChainView<'a> {
     rpc: &'a mut dyn LedgerRpc,
@@ -224,13 +246,10 @@ impl<'a> ChainView<'a> {
             record_id,
             shared.deployed_at_block,
         )?;
-        Ok(found.into_iter().find(|(e, _)| e.recordId == record_id).map(|(e, block)| Registration {
-            record_id,
-            owner: e.owner,
-            anchor: e.anchor,
-            manifest_hash: e.manifestHash,
-            block,
-        }))
+        Ok(found
+            .into_iter()
+            .find(|(e, _)| e.recordId == record_id)
+            .map(|(e, block)| Registration::from_event(&e, block)))
     }
 
     /// The record's open license and last confirmed version (`RecordRegistry.licenseOf`).
@@ -254,15 +273,7 @@ impl<'a> ChainView<'a> {
         Ok(found
             .into_iter()
             .filter(|(e, _)| e.recordId == record_id)
-            .map(|(e, block)| LoggedVersion {
-                version: e.version,
-                digest: e.digest,
-                check_string: e.checkString,
-                license_id: e.licenseId,
-                enclave: e.enclave,
-                head: e.head,
-                block,
-            })
+            .map(|(e, block)| LoggedVersion::from_event(&e, block))
             .collect())
     }
 }
