@@ -12,7 +12,8 @@
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use curve25519_dalek::{RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_TABLE, traits::Identity};
+use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
+use curve25519_dalek::{RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_TABLE};
 use rand_core::CryptoRng;
 use sha2::Sha512;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -453,7 +454,8 @@ impl Committee {
             .ok_or(WrapError::UnknownMember { index: share.index })?;
         let c1 = wrapped.ephemeral;
         let a1 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-share.challenge, &public.0, &share.response);
-        let a2 = share.response * c1 - share.challenge * share.share;
+        // public inputs only (posted shares, proofs, C1), so variable-time arithmetic is safe
+        let a2 = RistrettoPoint::vartime_multiscalar_mul([share.response, -share.challenge], [c1, share.share]);
         let expected = proof_challenge(share.index, &public, &c1, &share.share, &a1, &a2, context);
         if expected == share.challenge { Ok(()) } else { Err(WrapError::BadShareProof { index: share.index }) }
     }
@@ -482,10 +484,11 @@ impl Committee {
             return Err(WrapError::NotEnoughShares { needed: self.threshold, got: valid.len() });
         }
         let xs: Vec<Scalar> = valid.iter().map(|s| Scalar::from(s.index)).collect();
-        let shared = valid
-            .iter()
-            .enumerate()
-            .fold(RistrettoPoint::identity(), |acc, (j, share)| acc + lagrange_at_zero(&xs, j) * share.share);
+        // the shares and their indices are public (posted on-chain): variable time is safe
+        let shared = RistrettoPoint::vartime_multiscalar_mul(
+            (0..valid.len()).map(|j| lagrange_at_zero(&xs, j)),
+            valid.iter().map(|share| share.share),
+        );
         open_with_shared(wrapped, shared, &self.key, Purpose::CommitteeLayer, layer_context)
     }
 }
