@@ -25,10 +25,10 @@
 //!   groupings or `min_cohort` can still be differenced; limiting those is the policy's job.
 
 use crate::error::JobError;
-use crate::records::{RecordInput, age_at, latest_value};
+use crate::records::{age_at, latest_value};
 use crate::result::{CohortStatsResult, GroupKey, GroupReport, QuantileValue, SummaryStats};
 use crate::spec::{CohortStatsSpec, GroupBy};
-use healthchain_fhir::{Date, Sex};
+use healthchain_fhir::{Date, RecordFeatures, Sex};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,7 +49,7 @@ type Key = (Option<SexKey>, Option<AgeKey>);
 
 pub(crate) fn run(
     spec: &CohortStatsSpec,
-    records: &[RecordInput],
+    records: &[RecordFeatures],
     as_of: Date,
     job_hash: String,
 ) -> Result<CohortStatsResult, JobError> {
@@ -60,9 +60,8 @@ pub(crate) fn run(
     let mut all = Vec::new();
     let mut groups: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
     let mut excluded = 0u64;
-    for (i, record) in records.iter().enumerate() {
-        let features = record.features(i)?;
-        let Some(value) = latest_value(&features, spec.loinc(), as_of) else {
+    for features in records {
+        let Some(value) = latest_value(features, spec.loinc(), as_of) else {
             excluded += 1;
             continue;
         };
@@ -74,7 +73,7 @@ pub(crate) fn run(
                 Sex::Other => SexKey::Other,
                 Sex::Unknown => SexKey::Unknown,
             });
-            let age = by_age.then(|| match age_at(&features, as_of) {
+            let age = by_age.then(|| match age_at(features, as_of) {
                 Some(a) => AgeKey::Band(a / width * width),
                 None => AgeKey::Unknown,
             });

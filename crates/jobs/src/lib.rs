@@ -8,13 +8,13 @@
 //! |---|---|
 //! | [`JobSpec`] | what to compute, as JSON; [`JobSpec::parse`] validates, [`JobSpec::canonical_bytes`] / [`JobSpec::hash`] give what the data user commits on-chain ([`spec`] documents the format) |
 //! | [`RecordInput`] | one record: the bytes of every qualified version, each a FHIR R4 Bundle |
-//! | [`run`] | compute a job over records as of a date |
+//! | [`run`], [`run_on_features`] | compute a job over records (or their extracted features) as of a date |
 //! | [`JobResult`] | the outcome; [`JobResult::to_bytes`] is what the enclave encrypts |
 //! | [`cohort`] | `cohort_stats`: latest value per patient, mean/sd/min/max/quantiles, small-cell suppression |
 //! | [`logistic`] | `logistic_regression`: age, sex and latest LOINC values → a SNOMED CT condition |
 //!
 //! ```
-//! use healthchain_fhir::Date;
+//! use healthchain_fhir::{Date, RecordFeatures};
 //! use healthchain_jobs::{JobResult, JobSpec, RecordInput, run};
 //!
 //! let bundle = |gender: &str, height: f64| {
@@ -52,7 +52,7 @@ pub use result::{
 };
 pub use spec::{CohortStatsSpec, FeatureSet, GroupBy, JobSpec, LogisticRegressionSpec};
 
-use healthchain_fhir::Date;
+use healthchain_fhir::{Date, RecordFeatures};
 
 /// Run a job over records as of `as_of` (the date ages are computed at and after which
 /// observations and conditions are ignored; the enclave passes the ledger's current date).
@@ -60,6 +60,13 @@ use healthchain_fhir::Date;
 /// Each record's features come from all its versions (see [`RecordInput::features`]); a
 /// version that is not a JSON Bundle fails the whole job with [`JobError::InvalidRecord`].
 pub fn run(spec: &JobSpec, records: &[RecordInput], as_of: Date) -> Result<JobResult, JobError> {
+    let features = records.iter().enumerate().map(|(i, r)| r.features(i)).collect::<Result<Vec<_>, _>>()?;
+    run_on_features(spec, &features, as_of)
+}
+
+/// [`run`] over features the caller already extracted with [`RecordInput::features`] (one
+/// per record, in input order) — so parsing, the costly part, can run on several cores.
+pub fn run_on_features(spec: &JobSpec, records: &[RecordFeatures], as_of: Date) -> Result<JobResult, JobError> {
     let job_hash = hex::encode(spec.hash());
     match spec {
         JobSpec::CohortStats(s) => cohort::run(s, records, as_of, job_hash).map(JobResult::CohortStats),

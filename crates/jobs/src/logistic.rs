@@ -27,10 +27,10 @@
 //! would change nothing.
 
 use crate::error::{JobError, LabelClass};
-use crate::records::{RecordInput, age_at, ever_had, latest_value};
+use crate::records::{age_at, ever_had, latest_value};
 use crate::result::{LogisticRegressionResult, ModelFeature, TrainingMetrics};
 use crate::spec::LogisticRegressionSpec;
-use healthchain_fhir::{Date, Sex};
+use healthchain_fhir::{Date, RecordFeatures, Sex};
 use linfa::Dataset;
 use linfa::traits::Fit;
 use linfa_logistic::LogisticRegression;
@@ -41,7 +41,7 @@ pub const GRADIENT_TOLERANCE: f64 = 1e-4;
 
 pub(crate) fn run(
     spec: &LogisticRegressionSpec,
-    records: &[RecordInput],
+    records: &[RecordFeatures],
     as_of: Date,
     job_hash: String,
 ) -> Result<LogisticRegressionResult, JobError> {
@@ -59,12 +59,11 @@ pub(crate) fn run(
     // (label, raw features) per usable record
     let mut rows: Vec<(bool, Vec<f64>)> = Vec::new();
     let mut excluded = 0u64;
-    for (i, record) in records.iter().enumerate() {
-        let features = record.features(i)?;
+    for features in records {
         let mut x = Vec::with_capacity(d);
         let mut usable = true;
         if chosen.age() {
-            match age_at(&features, as_of) {
+            match age_at(features, as_of) {
                 Some(a) => x.push(f64::from(a)),
                 None => usable = false,
             }
@@ -80,13 +79,13 @@ pub(crate) fn run(
             if !usable {
                 break;
             }
-            match latest_value(&features, code, as_of) {
+            match latest_value(features, code, as_of) {
                 Some(v) => x.push(v),
                 None => usable = false,
             }
         }
         if usable {
-            rows.push((ever_had(&features, spec.label_snomed(), as_of), x));
+            rows.push((ever_had(features, spec.label_snomed(), as_of), x));
         } else {
             excluded += 1;
         }

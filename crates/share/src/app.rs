@@ -31,7 +31,7 @@ use healthchain_crypto::keywrap::{self, DecryptionShare, Purpose, WrapError, Wra
 use healthchain_crypto::record::RecordId;
 use healthchain_enclave::protocol::LedgerName;
 use healthchain_enclave::runtime::{AppContext, AppError, HostServices, RuntimeError, TrustedApp};
-use healthchain_fhir::Date;
+use healthchain_fhir::{Date, RecordFeatures};
 use healthchain_jobs::{JobSpec, RecordInput};
 use healthchain_ledger::Deployment;
 use healthchain_ledger::contracts::RequestStatus;
@@ -150,57 +150,39 @@ impl ShareApp {
             verify::read_chain(&mut LogReader::new(&mut rpc), &self.deployment, &granted.record_ids)?
         };
         let mut objects = HostObjects(&host);
-        let mut inputs = Vec::with_capacity(granted.record_ids.len());
-        let mut uses = Vec::with_capacity(granted.record_ids.len());
-        for (k, (&record_id, policy)) in granted.record_ids.iter().zip(&granted.policies).enumerate() {
-            let refuse = |why: String| ShareRefusal::Record { record: record_id, why };
+        let mut fetched = Vec::with_capacity(granted.record_ids.len());
+        for (&record_id, policy) in granted.record_ids.iter().zip(&granted.policies) {
             let hints = request
                 .history
                 .iter()
                 .find(|h| h.record_id == record_id)
                 .map(|h| h.versions.as_slice())
                 .unwrap_or_default();
-            let checked =
-                verify::qualified_versions(&facts, &mut view, &mut objects, record_id, hints).map_err(|e| match e {
+            let record =
+                verify::fetch_record(&facts, &mut view, &mut objects, record_id, hints).map_err(|e| match e {
                     RecordProblem::Ledger(e) => ShareRefusal::Ledger(e),
-                    RecordProblem::Record(why) => refuse(why),
+                    RecordProblem::Record(why) => ShareRefusal::Record { record: record_id, why },
                 })?;
-            if checked.registration.owner != policy.owner {
+            let owner = record.registration().owner;
+            if owner != policy.owner {
                 return Err(ShareRefusal::Terms {
                     request: id,
                     why: format!(
-                        "record {record_id} is registered to {}, but the request's policy names {}",
-                        checked.registration.owner, policy.owner
+                        "record {record_id} is registered to {owner}, but the request's policy names {}",
+                        policy.owner
                     ),
                 });
             }
-            let anchor = checked.registration.anchor;
-            let record_key = open_record_key(
-                &keys.encryption_key,
-                &granted,
-                k,
-                id,
-                record_id,
-                &checked.manifest.wrapped_key,
-                anchor,
-            )?;
-            let record = RecordId(record_id.0);
-            let mut versions = Vec::with_capacity(checked.versions.len());
-            for (version, entry) in &checked.versions {
-                let entry_context = EntryContext { record, entry_index: *version };
-                let plaintext = envelope::decrypt_entry(&record_key, entry_context, entry).map_err(|_| {
-                    refuse(format!("version {version} does not decrypt with the record key its owner wrapped"))
-                })?;
-                versions.push(plaintext);
-            }
-            uses.push(RecordUse { record_id, qualified: versions.len() as u64, total: checked.logged });
-            inputs.push(RecordInput::new(versions));
+            fetched.push(record);
         }
+        // what is left per record is computation only: spread it over the cores
+        let opened = open_records(fetched, &keys.encryption_key, &granted, id)?;
+        let (uses, features): (Vec<RecordUse>, Vec<RecordFeatures>) = opened.into_iter().unzip();
 
         // compute, encrypt to the data user, store the ciphertext, sign the report
-        let result =
-            healthchain_jobs::run(&spec, &inputs, granted.as_of).map_err(|e| ShareRefusal::Job(e.to_string()))?;
-        drop(inputs);
+        let result = healthchain_jobs::run_on_features(&spec, &features, granted.as_of)
+            .map_err(|e| ShareRefusal::Job(e.to_string()))?;
+        drop(features);
         let plain = Zeroizing::new(result.to_bytes());
         let encrypted =
             keywrap::wrap(&result_key, &plain, Purpose::Result, &result_context(id), &mut rand::rng()).to_bytes();
@@ -294,6 +276,74 @@ impl ShareApp {
             as_of,
         })
     }
+}
+
+/// Checks, opens, decrypts and parses every fetched record, in request order, on as many
+/// threads as there are cores: per record, its entries against the log and the anchor, its
+/// key from the committee's shares and the enclave key, its qualified versions, and the
+/// features the job reads from them.
+fn open_records(
+    fetched: Vec<verify::FetchedRecord>,
+    enclave_key: &keywrap::SecretKey,
+    granted: &Granted,
+    request_id: u64,
+) -> Result<Vec<(RecordUse, RecordFeatures)>, ShareRefusal> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(fetched.len()).max(1);
+    let per_thread = fetched.len().div_ceil(threads).max(1);
+    let mut work: Vec<Vec<(usize, verify::FetchedRecord)>> = Vec::with_capacity(threads);
+    let mut records = fetched.into_iter().enumerate().peekable();
+    while records.peek().is_some() {
+        work.push(records.by_ref().take(per_thread).collect());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(k, record)| open_record(record, k, enclave_key, granted, request_id))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for handle in handles {
+            let opened = handle.join().map_err(|_| ShareRefusal::Job("a worker thread panicked".into()))?;
+            for record in opened {
+                out.push(record?);
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Record `k` of the request: the features of its qualified versions, decrypted with its
+/// opened key (the plaintext is dropped once parsed).
+fn open_record(
+    record: verify::FetchedRecord,
+    k: usize,
+    enclave_key: &keywrap::SecretKey,
+    granted: &Granted,
+    request_id: u64,
+) -> Result<(RecordUse, RecordFeatures), ShareRefusal> {
+    let checked = record.qualified();
+    let record_id = checked.registration.record_id;
+    let refuse = |why: String| ShareRefusal::Record { record: record_id, why };
+    let anchor = checked.registration.anchor;
+    let record_key =
+        open_record_key(enclave_key, granted, k, request_id, record_id, &checked.manifest.wrapped_key, anchor)?;
+    let record = RecordId(record_id.0);
+    let mut versions = Vec::with_capacity(checked.versions.len());
+    for (version, entry) in &checked.versions {
+        let entry_context = EntryContext { record, entry_index: *version };
+        let plaintext = envelope::decrypt_entry(&record_key, entry_context, entry)
+            .map_err(|_| refuse(format!("version {version} does not decrypt with the record key its owner wrapped")))?;
+        versions.push(plaintext);
+    }
+    let used = RecordUse { record_id, qualified: versions.len() as u64, total: checked.logged };
+    let features = RecordInput::new(versions).features(k).map_err(|e| ShareRefusal::Job(e.to_string()))?;
+    Ok((used, features))
 }
 
 /// Opens record `k`'s key: the outer layer `EK` (hex, from the manifest) with the valid
