@@ -738,11 +738,8 @@ impl Chain {
         }
         let max = self.shared().config.max_logs_results;
         let mut out = Vec::new();
-        for n in from..=to {
+        for n in view.blocks_with_logs(from, to, |bloom| filter.matches_bloom(bloom)).map_err(query_err)? {
             let Some(b) = view.block(n).map_err(query_err)? else { continue };
-            if b.tx_hashes.is_empty() || !filter.matches_bloom(b.header.logs_bloom) {
-                continue;
-            }
             for h in &b.tx_hashes {
                 let Some(s) = view.tx(h).map_err(query_err)? else { continue };
                 for log in Self::rpc_logs(*h, &s) {

@@ -21,9 +21,9 @@
 use std::sync::Arc;
 
 use alloy_consensus::Header;
-use alloy_primitives::{Address, B256, Bytes, Log, U256, keccak256};
+use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
 use alloy_rlp::{Decodable, Encodable};
-use redb::{ReadTransaction, ReadableDatabase, TableDefinition};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use revm::bytecode::Bytecode;
 use revm::database_interface::{DBErrorMarker, DatabaseRef};
 use revm::primitives::KECCAK_EMPTY;
@@ -38,6 +38,12 @@ pub(crate) const CODE: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("
 pub(crate) const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 pub(crate) const BLOCK_NUMBERS: TableDefinition<[u8; 32], u64> = TableDefinition::new("block_numbers");
 pub(crate) const TXS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("txs");
+/// The logs bloom of every block that has logs: `eth_getLogs` walks this small table and
+/// loads only the blocks whose bloom matches, instead of decoding every block of the range.
+pub(crate) const LOG_BLOOMS: TableDefinition<u64, [u8; 256]> = TableDefinition::new("log_blooms");
+/// Meta key set once `LOG_BLOOMS` covers every stored block (chains written before the
+/// index existed get it built when opened).
+const LOG_BLOOMS_COMPLETE: &str = "log_blooms_complete";
 
 const SCHEMA_VERSION: &[u8] = b"healthchain-chain/1";
 
@@ -340,6 +346,19 @@ impl Store {
             w.open_table(BLOCKS)?;
             w.open_table(BLOCK_NUMBERS)?;
             w.open_table(TXS)?;
+            let mut meta = w.open_table(META)?;
+            if meta.get(LOG_BLOOMS_COMPLETE)?.is_none() {
+                let blocks = w.open_table(BLOCKS)?;
+                let mut blooms = w.open_table(LOG_BLOOMS)?;
+                for entry in blocks.iter()? {
+                    let (number, bytes) = entry?;
+                    let bloom = StoredBlock::decode(bytes.value())?.header.logs_bloom;
+                    if !bloom.is_zero() {
+                        blooms.insert(number.value(), bloom.0.0)?;
+                    }
+                }
+                meta.insert(LOG_BLOOMS_COMPLETE, [1u8].as_slice())?;
+            }
         }
         w.commit()?;
         Ok(store)
@@ -402,6 +421,7 @@ impl Store {
             let mut blocks = txn.open_table(BLOCKS)?;
             let mut numbers = txn.open_table(BLOCK_NUMBERS)?;
             let mut txs = txn.open_table(TXS)?;
+            let mut blooms = txn.open_table(LOG_BLOOMS)?;
 
             for (hash, bytes) in &w.diff.code {
                 code.insert(hash.0, bytes.as_ref())?;
@@ -434,6 +454,9 @@ impl Store {
             }
             let number = w.block.header.number;
             blocks.insert(number, w.block.encode().as_slice())?;
+            if !w.block.header.logs_bloom.is_zero() {
+                blooms.insert(number, w.block.header.logs_bloom.0.0)?;
+            }
             numbers.insert(w.block.hash.0, number)?;
             meta.insert("head", number.to_be_bytes().as_slice())?;
             meta.insert("time_offset", w.time_offset.to_be_bytes().as_slice())?;
@@ -457,6 +480,7 @@ pub(crate) struct ReadView {
     blocks: redb::ReadOnlyTable<u64, &'static [u8]>,
     numbers: redb::ReadOnlyTable<[u8; 32], u64>,
     txs: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
+    log_blooms: redb::ReadOnlyTable<u64, [u8; 256]>,
 }
 
 impl std::fmt::Debug for ReadView {
@@ -475,7 +499,25 @@ impl ReadView {
             blocks: txn.open_table(BLOCKS)?,
             numbers: txn.open_table(BLOCK_NUMBERS)?,
             txs: txn.open_table(TXS)?,
+            log_blooms: txn.open_table(LOG_BLOOMS)?,
         })
+    }
+
+    /// The blocks in `from..=to` that have logs whose bloom passes `wanted`, in order.
+    pub(crate) fn blocks_with_logs(
+        &self,
+        from: u64,
+        to: u64,
+        wanted: impl Fn(Bloom) -> bool,
+    ) -> Result<Vec<u64>, ChainError> {
+        let mut out = Vec::new();
+        for entry in self.log_blooms.range(from..=to)? {
+            let (number, bloom) = entry?;
+            if wanted(Bloom::from(bloom.value())) {
+                out.push(number.value());
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {

@@ -181,3 +181,48 @@ async fn shutdown_refuses_writes_keeps_reads() {
     assert_eq!(chain.block_number().expect("read"), 1);
     assert_eq!(chain.balance(Address::repeat_byte(1), latest()).expect("read"), U256::from(1));
 }
+
+/// Log queries walk an index of the blocks that have logs; a data directory written before
+/// the index existed gets it built when opened, and finds the same logs.
+#[tokio::test]
+async fn logs_are_found_through_the_bloom_index_also_after_it_is_rebuilt() {
+    use alloy_rpc_types_eth::Filter;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alice = dev_signer(0).expect("key");
+    let fee = 10_000_000_000u128;
+    let query = |chain: &Chain, contract: Address| {
+        let filter =
+            Filter::new().address(contract).event_signature(stored_topic()).from_block(0u64).to_block(10_000u64);
+        chain.logs(&filter).expect("logs").len()
+    };
+    let contract = {
+        let chain = Chain::open(ChainConfig::default(), Storage::Dir(dir.path().into())).expect("open");
+        let deploy = sign_1559(&alice, CHAIN_ID, 0, TxKind::Create, U256::ZERO, Bytes::from(init_code()), 500_000, fee);
+        let h = chain.send_raw_transaction(&deploy).await.expect("deploy");
+        let contract = chain.transaction_receipt(h).expect("read").expect("receipt").contract_address.expect("address");
+        for n in 1..=3u64 {
+            let set = sign_1559(&alice, CHAIN_ID, n, TxKind::Call(contract), U256::ZERO, set_calldata(n), 100_000, fee);
+            chain.send_raw_transaction(&set).await.expect("set");
+            chain.mine(None).await.expect("an empty block between");
+        }
+        assert_eq!(query(&chain, contract), 3);
+        contract
+    };
+
+    // as a chain written before the index: no index table, no marker
+    {
+        let db = redb::Database::open(dir.path().join("chain.redb")).expect("database");
+        let w = db.begin_write().expect("write");
+        w.delete_table(redb::TableDefinition::<u64, [u8; 256]>::new("log_blooms")).expect("drop the index");
+        w.open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))
+            .expect("meta")
+            .remove("log_blooms_complete")
+            .expect("drop the marker");
+        w.commit().expect("commit");
+    }
+    let chain = Chain::open(ChainConfig::default(), Storage::Dir(dir.path().into())).expect("reopen");
+    assert_eq!(query(&chain, contract), 3, "the index was rebuilt from the blocks");
+    let set = sign_1559(&alice, CHAIN_ID, 4, TxKind::Call(contract), U256::ZERO, set_calldata(4), 100_000, fee);
+    chain.send_raw_transaction(&set).await.expect("set");
+    assert_eq!(query(&chain, contract), 4, "new blocks are indexed");
+}
