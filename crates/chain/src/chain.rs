@@ -23,6 +23,7 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
 use tokio::sync::oneshot;
 
+use crate::bloom::BloomQuery;
 use crate::config::ChainConfig;
 use crate::error::{CallError, ChainError, QueryError, TxError};
 use crate::evm::{self, BlockParams};
@@ -738,7 +739,8 @@ impl Chain {
         }
         let max = self.shared().config.max_logs_results;
         let mut out = Vec::new();
-        for n in view.blocks_with_logs(from, to, |bloom| filter.matches_bloom(bloom)).map_err(query_err)? {
+        let query = BloomQuery::new(filter);
+        for n in view.blocks_with_logs(from, to, |bloom| query.may_match(&bloom)).map_err(query_err)? {
             let Some(b) = view.block(n).map_err(query_err)? else { continue };
             for h in &b.tx_hashes {
                 let Some(s) = view.tx(h).map_err(query_err)? else { continue };

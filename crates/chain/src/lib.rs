@@ -64,6 +64,7 @@
 
 #![warn(missing_docs)]
 
+mod bloom;
 mod chain;
 mod config;
 mod error;
