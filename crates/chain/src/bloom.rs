@@ -3,9 +3,9 @@
 //! alloy's `Filter::matches_bloom` compares a block's 2048-bit bloom with the bloom of every
 //! value in turn; a query for the logs of 256 records then costs 256 comparisons per
 //! block, which on a long chain outweighs reading the few matching blocks. [`BloomQuery`]
-//! instead indexes each value by the lowest bit its bloom sets, so a block costs one pass
-//! over the bits set in *its* bloom (a handful for a block of a few logs), whatever the
-//! number of values.
+//! indexes the values of a large set by the lowest bit each one's bloom sets, so a block
+//! costs one pass over the bits set in *its* bloom (a few dozen for a block of a few logs),
+//! whatever the number of values; a small set tests each value's one to three bits.
 
 use alloy_primitives::{Bloom, BloomInput};
 use alloy_rpc_types_eth::Filter;
@@ -32,13 +32,18 @@ fn has_bit(bloom: &Bloom, bit: usize) -> bool {
     bloom.as_slice()[bit / 8] & (1 << (bit % 8)) != 0
 }
 
+/// Sets of at most this many values test each value's bits directly; larger ones go
+/// through the index (a block's bloom has a few dozen bits set).
+const DIRECT: usize = 16;
+
 /// One position of a filter (the address, or one topic): matches a bloom that contains the
 /// bloom of at least one of its values; an empty set matches every bloom.
-struct ValueSet {
-    /// `start[b]..start[b + 1]` indexes the values whose lowest bit is `b` into `rest`.
-    start: Vec<u32>,
-    /// Each value's other bits (up to two; a repeated bit is listed once).
-    rest: Vec<Vec<u16>>,
+enum ValueSet {
+    /// Each value's bits (one to three; a repeated bit is listed once).
+    Few(Vec<Vec<u16>>),
+    /// The values indexed by their lowest bit: `start[b]..start[b + 1]` are the values whose
+    /// lowest bit is `b`, in `rest` with their other bits.
+    Many { start: Vec<u32>, rest: Vec<Vec<u16>> },
 }
 
 impl ValueSet {
@@ -47,6 +52,9 @@ impl ValueSet {
             values.map(|v| set_bits(&Bloom::from(BloomInput::Raw(v))).map(|b| b as u16).collect()).collect();
         if bits.is_empty() {
             return None;
+        }
+        if bits.len() <= DIRECT {
+            return Some(ValueSet::Few(bits));
         }
         bits.sort_unstable();
         let mut start = vec![0u32; BITS + 1];
@@ -57,14 +65,16 @@ impl ValueSet {
             start[b + 1] += start[b];
         }
         let rest = bits.into_iter().map(|mut v| v.split_off(1)).collect();
-        Some(ValueSet { start, rest })
+        Some(ValueSet::Many { start, rest })
     }
 
     fn matches(&self, bloom: &Bloom) -> bool {
-        set_bits(bloom).any(|b| {
-            let candidates = &self.rest[self.start[b] as usize..self.start[b + 1] as usize];
-            candidates.iter().any(|others| others.iter().all(|&o| has_bit(bloom, usize::from(o))))
-        })
+        let contains = |bits: &[u16]| bits.iter().all(|&b| has_bit(bloom, usize::from(b)));
+        match self {
+            ValueSet::Few(values) => values.iter().any(|bits| contains(bits)),
+            ValueSet::Many { start, rest } => set_bits(bloom)
+                .any(|b| rest[start[b] as usize..start[b + 1] as usize].iter().any(|others| contains(others))),
+        }
     }
 }
 
