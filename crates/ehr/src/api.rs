@@ -73,6 +73,16 @@ pub enum EhrRequest {
     },
     /// Seed 001 Figure 7's `test` table (enabled by [`crate::EhrConfig::bench_table`]).
     Bench(BenchRequest),
+    /// Seed 001's data sharing: a hospital fetches the patient's EHRs that name it. The
+    /// caller must be a hospital the [`crate::Registry`] admits (on the chain: approved on
+    /// the consortium `Directory`). Answered with [`EhrResponse::Ehrs`]: the current
+    /// version of every EHR of `patient` whose `hospitals` list contains the caller and
+    /// whose warrant (the one the current version was written under) the patient has not
+    /// revoked, ordered by EHR id.
+    HospitalFetch {
+        /// The patient.
+        patient: Address,
+    },
 }
 
 /// An EHR as a doctor submits it.
@@ -200,6 +210,9 @@ pub enum EhrResponse {
     },
     /// A [`BenchRequest`]'s answer.
     Bench(BenchResponse),
+    /// [`EhrRequest::HospitalFetch`]: whole EHRs (as [`EhrRequest::Get`] returns them),
+    /// ordered by EHR id.
+    Ehrs(Vec<EhrRecord>),
 }
 
 /// What a write stored: the values the chain's `EhrRegistry` will hold.

@@ -6,11 +6,11 @@ use alloy_primitives::{Address, B256};
 use alloy_sol_types::Eip712Domain;
 use healthchain_crypto::eip712::{self, SignedWarrant, WarrantError};
 use healthchain_crypto::hash::sha256;
-use healthchain_enclave::runtime::{AppContext, AppError, TrustedApp};
+use healthchain_enclave::runtime::{AppContext, AppError, HostServices, TrustedApp};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::api::{BenchResponse, EhrReply, EhrRequest, EhrResponse, Receipt, WireWarrant};
-use crate::auth::{Clock, DoctorRegistry, SystemClock};
+use crate::auth::{Clock, Registry, RegistryError, SystemClock};
 use crate::db::{self, Database, DbKey, NewRow, WarrantState, bench_table};
 use crate::error::EhrError;
 use crate::view::{BatchView, BenchView, EhrView, RequestView};
@@ -55,15 +55,21 @@ impl EhrConfig {
     }
 }
 
-/// Checks warrants: signature (once per warrant), named doctor, period, registry, order.
+/// Checks callers: registration (once per request), and for writes the warrants:
+/// signature (once per warrant), named doctor, period, order, revocation.
 struct Gate {
     domain: Eip712Domain,
-    registry: Box<dyn DoctorRegistry>,
+    registry: Box<dyn Registry>,
     clock: Box<dyn Clock>,
     /// Warrant ids whose patient signature has been verified (a cache; the database's
     /// `warrant` rows are the durable record).
     verified: HashSet<B256>,
 }
+
+/// A caller the registry admitted as a doctor, for the request at hand: proof, for
+/// [`Gate::admit`], that registration was checked (once per request, however many warrants
+/// a batch carries).
+struct RegisteredDoctor(Address);
 
 /// A write the gate let through, to be recorded in the same transaction.
 struct Admitted {
@@ -103,15 +109,37 @@ fn term_position(signed: &SignedWarrant, doctor: Address, now: u64) -> Result<us
 }
 
 impl Gate {
-    /// Admits `caller` writing under `wire` at `now`, or says why not. Reads (but does not
+    /// Asks the registry whether `caller` may write EHRs at all.
+    fn registered_doctor(
+        &mut self,
+        host: &mut dyn HostServices,
+        caller: Address,
+    ) -> Result<RegisteredDoctor, EhrError> {
+        self.registry.check_doctor(host, caller).map_err(|error| match error {
+            RegistryError::Unavailable(reason) => EhrError::RegistryUnavailable(reason),
+            other => EhrError::UnregisteredDoctor { doctor: caller, reason: other.to_string() },
+        })?;
+        Ok(RegisteredDoctor(caller))
+    }
+
+    /// Asks the registry whether `caller` is a hospital that may fetch EHRs.
+    fn approved_hospital(&mut self, host: &mut dyn HostServices, caller: Address) -> Result<(), EhrError> {
+        self.registry.check_hospital(host, caller).map_err(|error| match error {
+            RegistryError::Unavailable(reason) => EhrError::RegistryUnavailable(reason),
+            other => EhrError::NotApprovedHospital { caller, reason: other.to_string() },
+        })
+    }
+
+    /// Admits `doctor` writing under `wire` at `now`, or says why not. Reads (but does not
     /// change) the warrant's progress in `connection`'s transaction.
     fn admit(
         &mut self,
         connection: &Connection,
         wire: &WireWarrant,
-        caller: Address,
+        doctor: &RegisteredDoctor,
         now: u64,
     ) -> Result<Admitted, EhrError> {
+        let caller = doctor.0;
         let signed = SignedWarrant::try_from(wire)?;
         let warrant_id = signed.signing_hash(&self.domain);
         let stored = db::warrant_state(connection, warrant_id)?;
@@ -128,9 +156,6 @@ impl Gate {
             self.verified.insert(warrant_id);
             position
         } as u64;
-        self.registry
-            .check(caller)
-            .map_err(|e| EhrError::UnregisteredDoctor { doctor: caller, reason: e.to_string() })?;
         let written = stored.map_or(0, |state| state.written);
         if position > written {
             return Err(EhrError::OutOfOrder { doctor: caller, position, written });
@@ -210,12 +235,17 @@ fn new_row<'a>(
 /// `EhrRegistry`'s domain) that names the session's caller, with the enclave's time inside
 /// the caller's period; in an ordered group, every doctor before the caller must already
 /// have written under that warrant (any admitted write counts, as on-chain); the
-/// [`DoctorRegistry`] must admit the caller; the patient must not have revoked it. A
-/// warrant is identified by its EIP-712 signing hash: its signature is verified the first
-/// time it is seen and the result remembered (in memory, and durably with its progress),
-/// so the same patient-signed content is not verified again. Reads are for the patient
-/// only. Each request runs in one transaction, committed durably before the answer; a
-/// refusal rolls back and changes nothing.
+/// [`Registry`] must admit the caller as a doctor (asked once per request, a batch
+/// included); the patient must not have revoked it. A warrant is identified by its EIP-712
+/// signing hash: its signature is verified the first time it is seen and the result
+/// remembered (in memory, and durably with its progress), so the same patient-signed
+/// content is not verified again.
+///
+/// Reads ([`EhrRequest::Get`], [`EhrRequest::List`]) are for the patient only; a hospital
+/// the [`Registry`] admits (on the chain: approved on the consortium `Directory`) gets the
+/// EHRs that name it with [`EhrRequest::HospitalFetch`]. Each request runs in one
+/// transaction, committed durably before the answer; a refusal rolls back and changes
+/// nothing.
 pub struct EhrApp {
     config: EhrConfig,
     gate: Gate,
@@ -223,9 +253,9 @@ pub struct EhrApp {
 }
 
 impl EhrApp {
-    /// The application with its configuration and doctor registry, using the system
-    /// clock.
-    pub fn new(config: EhrConfig, registry: Box<dyn DoctorRegistry>) -> Self {
+    /// The application with its configuration and registry of doctors and hospitals,
+    /// using the system clock.
+    pub fn new(config: EhrConfig, registry: Box<dyn Registry>) -> Self {
         let gate = Gate { domain: config.domain(), registry, clock: Box::new(SystemClock), verified: HashSet::new() };
         Self { config, gate, database: None }
     }
@@ -288,18 +318,22 @@ impl EhrApp {
         let now = gate.clock.now();
         match request {
             RequestView::Create { warrant, ehr } => {
+                let doctor = gate.registered_doctor(context.host, caller)?;
                 let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let admitted = gate.admit(&transaction, &warrant, caller, now)?;
+                let admitted = gate.admit(&transaction, &warrant, &doctor, now)?;
                 let hash = check_ehr(&ehr)?;
                 db::insert_ehr(&transaction, &new_row(&ehr, &admitted, caller, 1, now, now, hash))?;
                 Gate::record(&transaction, &admitted)?;
                 transaction.commit()?;
                 Ok(EhrResponse::Written(receipt(&admitted, ehr.ehr_id.into(), 1, hash, now)))
             }
-            RequestView::CreateMany { warrants, ehrs } => create_many(gate, connection, caller, now, &warrants, &ehrs),
+            RequestView::CreateMany { warrants, ehrs } => {
+                create_many(gate, connection, context.host, caller, now, &warrants, &ehrs)
+            }
             RequestView::Update { warrant, ehr } => {
+                let doctor = gate.registered_doctor(context.host, caller)?;
                 let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let admitted = gate.admit(&transaction, &warrant, caller, now)?;
+                let admitted = gate.admit(&transaction, &warrant, &doctor, now)?;
                 let hash = check_ehr(&ehr)?;
                 let Some((version, created_at)) = db::current_version(&transaction, admitted.patient, ehr.ehr_id)?
                 else {
@@ -316,8 +350,9 @@ impl EhrApp {
                 Ok(EhrResponse::Written(receipt(&admitted, ehr.ehr_id.into(), version, hash, now)))
             }
             RequestView::Delete { warrant, ehr_id } => {
+                let doctor = gate.registered_doctor(context.host, caller)?;
                 let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let admitted = gate.admit(&transaction, &warrant, caller, now)?;
+                let admitted = gate.admit(&transaction, &warrant, &doctor, now)?;
                 let versions = db::delete_ehr(&transaction, admitted.patient, &ehr_id)?;
                 if versions == 0 {
                     return Err(EhrError::NotFound { patient: admitted.patient, ehr_id, version: None });
@@ -333,6 +368,10 @@ impl EhrApp {
             RequestView::List { patient } => {
                 require_patient(caller, patient)?;
                 Ok(EhrResponse::List(db::list_ehrs(connection, patient)?))
+            }
+            RequestView::HospitalFetch { patient } => {
+                gate.approved_hospital(context.host, caller)?;
+                Ok(EhrResponse::Ehrs(db::hospital_ehrs(connection, patient, caller)?))
             }
             RequestView::RevokeWarrant { warrant } => {
                 require_patient(caller, warrant.patient)?;
@@ -376,6 +415,7 @@ fn receipt(admitted: &Admitted, ehr_id: String, version: u64, ehr_hash: B256, at
 fn create_many(
     gate: &mut Gate,
     connection: &mut Connection,
+    host: &mut dyn HostServices,
     caller: Address,
     now: u64,
     warrants: &[WireWarrant],
@@ -390,11 +430,13 @@ fn create_many(
             warrants.len()
         )));
     }
+    // One registry check for the whole batch: every entry is written by the caller.
+    let doctor = gate.registered_doctor(host, caller)?;
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut admitted = Vec::with_capacity(warrants.len());
     for (index, warrant) in warrants.iter().enumerate() {
         let entry = gate
-            .admit(&transaction, warrant, caller, now)
+            .admit(&transaction, warrant, &doctor, now)
             .map_err(|error| EhrError::InBatchWarrant { index: index as u64, error: Box::new(error) })?;
         admitted.push(entry);
     }

@@ -1,62 +1,145 @@
-//! Extension points of the authorization checks: who counts as a registered doctor, and
-//! what time it is.
+//! Who counts as a registered doctor or an approved hospital ([`Registry`]), and what time
+//! it is ([`Clock`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy_primitives::Address;
+use healthchain_enclave::protocol::LedgerName;
+use healthchain_enclave::runtime::HostServices;
+use healthchain_ledger::Deployment;
+use healthchain_ledger::bindings::Directory;
+use healthchain_ledger::contracts::{HospitalStatus, PRIVILEGE_WRITE_EHR};
+use healthchain_update::view::{ChainView, HostLedger};
 
-/// Why a [`DoctorRegistry`] does not admit a doctor.
+/// Why a [`Registry`] does not admit a doctor or a hospital.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
-    /// The doctor is not registered (or lacks the privilege to write EHRs).
+    /// The doctor is not registered, or lacks the privilege to write EHRs (on the chain, a
+    /// revoked doctor and every doctor of a hospital that is not approved have none).
     #[error("not registered with the EHR write privilege")]
     NotRegistered,
-    /// The registry could not be consulted; the write is refused rather than admitted.
+    /// The hospital's status on the consortium `Directory` is not `Approved`.
+    #[error("not an approved hospital: {} on the Directory", describe(*.0))]
+    HospitalNotApproved(HospitalStatus),
+    /// The hospital is not in the enclave's configured list.
+    #[error("not in the enclave's list of hospitals")]
+    HospitalNotListed,
+    /// The registry could not be consulted; the request is refused rather than admitted.
     #[error("registry unavailable: {0}")]
     Unavailable(String),
 }
 
-/// Whether a doctor may write EHRs at all — seed 001's "TS verifies the doctor's
-/// identity", on top of the patient's warrant.
-///
-/// **Extension point.** The intended implementation reads `Directory.doctorPrivileges`
-/// (`PRIVILEGE_WRITE_EHR`) from the consortium ledger, from inside the enclave, once the
-/// ledger crate lands. Until then the enclave is constructed with either an
-/// [`AllowList`] from its configuration or, explicitly, [`UncheckedRegistry`].
-pub trait DoctorRegistry: Send {
-    /// `Ok` if `doctor` may write EHRs now.
-    fn check(&self, doctor: Address) -> Result<(), RegistryError>;
+fn describe(status: HospitalStatus) -> &'static str {
+    match status {
+        HospitalStatus::None => "unknown (never registered)",
+        HospitalStatus::Pending => "pending approval",
+        HospitalStatus::Approved => "approved",
+        HospitalStatus::Revoked => "revoked",
+    }
 }
 
-/// Doctors listed in the enclave's configuration (seed 001: "the TS securely stores all
-/// the information of the doctors in the hospital").
+/// Registration checks on top of the patient's warrant: seed 001's "TS verifies the
+/// doctor's identity" before a write, and that a hospital fetching EHRs is one the
+/// consortium approved.
+///
+/// The enclave's configuration picks the implementation: [`OnChainRegistry`] (the
+/// consortium `Directory`, read through the enclave's host), an [`AllowList`], or,
+/// explicitly, [`UncheckedRegistry`]. Each check is made once per request.
+pub trait Registry: Send {
+    /// `Ok` if `doctor` may write EHRs now.
+    fn check_doctor(&mut self, host: &mut dyn HostServices, doctor: Address) -> Result<(), RegistryError>;
+    /// `Ok` if `hospital` may fetch the EHRs that name it now.
+    fn check_hospital(&mut self, host: &mut dyn HostServices, hospital: Address) -> Result<(), RegistryError>;
+}
+
+/// The consortium ledger's `Directory`, read from inside the enclave through its host
+/// (`eth_call` at the latest block, nothing cached, so a revocation takes effect on the
+/// next request). A doctor is admitted iff `doctorPrivileges(doctor)` has
+/// `PRIVILEGE_WRITE_EHR` (the contract answers 0 for a revoked doctor and for every doctor
+/// of a hospital that is not approved); a hospital iff `hospitalOf(hospital).status` is
+/// `Approved`. A failed or malformed read is [`RegistryError::Unavailable`].
+///
+/// The host relays the answers and could lie; as with every chain read of the enclave
+/// (see `healthchain_update::view`), the deployment is the operator's launch
+/// configuration and the answers are only as good as the relayed endpoint.
+#[derive(Clone, Debug)]
+pub struct OnChainRegistry {
+    deployment: Deployment,
+}
+
+impl OnChainRegistry {
+    /// Reads `deployment.consortium.directory` on the consortium ledger.
+    pub fn new(deployment: Deployment) -> Self {
+        Self { deployment }
+    }
+
+    fn directory_call<C: alloy_sol_types::SolCall>(
+        &self,
+        host: &mut dyn HostServices,
+        call: C,
+    ) -> Result<C::Return, RegistryError> {
+        let mut ledger = HostLedger(host);
+        ChainView::new(&mut ledger, &self.deployment)
+            .eth_call(LedgerName::Consortium, self.deployment.consortium.directory, call)
+            .map_err(|e| RegistryError::Unavailable(e.to_string()))
+    }
+}
+
+impl Registry for OnChainRegistry {
+    fn check_doctor(&mut self, host: &mut dyn HostServices, doctor: Address) -> Result<(), RegistryError> {
+        let privileges = self.directory_call(host, Directory::doctorPrivilegesCall { doctor })?;
+        if privileges & PRIVILEGE_WRITE_EHR != 0 { Ok(()) } else { Err(RegistryError::NotRegistered) }
+    }
+
+    fn check_hospital(&mut self, host: &mut dyn HostServices, hospital: Address) -> Result<(), RegistryError> {
+        let entry = self.directory_call(host, Directory::hospitalOfCall { hospital })?;
+        match HospitalStatus::from_u8(entry.status) {
+            HospitalStatus::Approved => Ok(()),
+            other => Err(RegistryError::HospitalNotApproved(other)),
+        }
+    }
+}
+
+/// Doctors and hospitals listed in the enclave's configuration (seed 001: "the TS securely
+/// stores all the information of the doctors in the hospital").
 #[derive(Clone, Debug, Default)]
-pub struct AllowList(HashSet<Address>);
+pub struct AllowList {
+    doctors: HashSet<Address>,
+    hospitals: HashSet<Address>,
+}
 
 impl AllowList {
-    /// Admits exactly `doctors`.
-    pub fn new(doctors: impl IntoIterator<Item = Address>) -> Self {
-        Self(doctors.into_iter().collect())
+    /// Admits exactly `doctors` to write and `hospitals` to fetch.
+    pub fn new(doctors: impl IntoIterator<Item = Address>, hospitals: impl IntoIterator<Item = Address>) -> Self {
+        Self { doctors: doctors.into_iter().collect(), hospitals: hospitals.into_iter().collect() }
     }
 }
 
-impl DoctorRegistry for AllowList {
-    fn check(&self, doctor: Address) -> Result<(), RegistryError> {
-        if self.0.contains(&doctor) { Ok(()) } else { Err(RegistryError::NotRegistered) }
+impl Registry for AllowList {
+    fn check_doctor(&mut self, _host: &mut dyn HostServices, doctor: Address) -> Result<(), RegistryError> {
+        if self.doctors.contains(&doctor) { Ok(()) } else { Err(RegistryError::NotRegistered) }
+    }
+
+    fn check_hospital(&mut self, _host: &mut dyn HostServices, hospital: Address) -> Result<(), RegistryError> {
+        if self.hospitals.contains(&hospital) { Ok(()) } else { Err(RegistryError::HospitalNotListed) }
     }
 }
 
-/// Performs **no** registration check: any doctor the patient's warrant names may write.
-/// The warrant (signature, doctor, period, order) is still enforced. Use only until the
-/// on-chain registry is wired in, or where the chain enforces registration on the same
-/// write (as `EhrRegistry` does).
+/// Performs **no** registration check: any doctor the patient's warrant names may write,
+/// and any caller may fetch the EHRs whose hospital list names it. The warrant (signature,
+/// doctor, period, order, revocation) is still enforced. For benchmarks, and where the
+/// chain enforces registration on the same write (as `EhrRegistry` does).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UncheckedRegistry;
 
-impl DoctorRegistry for UncheckedRegistry {
-    fn check(&self, _doctor: Address) -> Result<(), RegistryError> {
+impl Registry for UncheckedRegistry {
+    fn check_doctor(&mut self, _host: &mut dyn HostServices, _doctor: Address) -> Result<(), RegistryError> {
+        Ok(())
+    }
+
+    fn check_hospital(&mut self, _host: &mut dyn HostServices, _hospital: Address) -> Result<(), RegistryError> {
         Ok(())
     }
 }

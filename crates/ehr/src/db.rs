@@ -447,6 +447,32 @@ pub(crate) fn get_ehr(
     }
 }
 
+/// The current versions of `patient`'s EHRs whose hospital list names `hospital` and
+/// whose warrant (the one the current version was written under) the patient has not
+/// revoked, ordered by id, each checked against its hash. Bodies of other EHRs are not
+/// read.
+pub(crate) fn hospital_ehrs(
+    connection: &Connection,
+    patient: Address,
+    hospital: Address,
+) -> Result<Vec<EhrRecord>, EhrError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM ehr
+         WHERE patient = ?1
+           AND NOT EXISTS (SELECT 1 FROM warrant WHERE warrant.warrant_id = ehr.warrant_id AND warrant.revoked != 0)
+         ORDER BY ehr_id"
+    ))?;
+    let mut rows = statement.query(params![patient.as_slice()])?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        let hospitals = row.get_ref(8)?.as_blob().map_err(|_| corrupt("hospitals"))?;
+        if hospitals.chunks_exact(20).any(|named| named == hospital.as_slice()) {
+            found.push(check_integrity(read_record(row)?)?);
+        }
+    }
+    Ok(found)
+}
+
 /// The patient's EHRs (current versions), ordered by id.
 pub(crate) fn list_ehrs(connection: &Connection, patient: Address) -> Result<Vec<EhrSummary>, EhrError> {
     let mut statement = connection.prepare_cached(

@@ -64,6 +64,19 @@ pub enum EhrError {
         /// The registry's reason.
         reason: String,
     },
+    /// The caller of [`crate::EhrRequest::HospitalFetch`] is not a hospital the registry
+    /// admits (on the chain: its `Directory` status is not `Approved`).
+    #[error("caller {caller} is not an approved hospital: {reason}")]
+    NotApprovedHospital {
+        /// The caller.
+        caller: Address,
+        /// The registry's reason.
+        reason: String,
+    },
+    /// The registry (the consortium ledger, read through the host) could not be consulted;
+    /// the request is refused rather than admitted and may be retried.
+    #[error("the registry could not be consulted (request refused): {0}")]
+    RegistryUnavailable(String),
     /// The caller may not read or manage this patient's EHRs.
     #[error("caller {caller} is not patient {patient}; only the patient may do this")]
     NotPatient {

@@ -4,8 +4,10 @@
 //! - [`app`]: [`EhrApp`], the trusted application: sealed database key, warrant checks,
 //!   typed requests mapped to prepared statements.
 //! - [`api`]: the requests ([`EhrRequest`]) and answers ([`EhrResponse`], [`EhrError`]).
-//! - [`auth`]: extension points — [`DoctorRegistry`] (registration on the ledger, to come)
-//!   and [`Clock`].
+//! - [`auth`]: who is a registered doctor or an approved hospital ([`Registry`]: the
+//!   consortium `Directory` read through the enclave's host ([`OnChainRegistry`]), an
+//!   [`AllowList`], or explicitly none), and the [`Clock`] warrant periods are checked
+//!   against.
 //! - [`db`]: opening SQLCipher with a raw key, durability settings, schema, statements, and
 //!   seed 001 Figure 7's benchmark table.
 //! - [`client`]: typed calls over an [`healthchain_enclave::client::AttestedSession`].
@@ -28,8 +30,12 @@
 //! - **SQLCipher 4 defaults** (AES-256-CBC, HMAC-SHA512 per 4 KiB page, raw 256-bit key so
 //!   no PBKDF2), except `secure_delete = FAST` instead of SQLCipher's `ON` (see
 //!   [`db::open_connection`]).
-//! - **Authorization inside the enclave**: see [`EhrApp`]; registration of doctors on the
-//!   ledger is the [`DoctorRegistry`] extension point.
+//! - **Authorization inside the enclave**: see [`EhrApp`]. Writes need the patient's
+//!   warrant and a doctor the [`Registry`] admits; reads are the patient's;
+//!   [`EhrRequest::HospitalFetch`] serves an admitted hospital the EHRs that name it. In
+//!   `healthchain enclave-process` the registry is [`OnChainRegistry`]: `Directory` on the
+//!   consortium ledger (`doctorPrivileges` has `PRIVILEGE_WRITE_EHR`; `hospitalOf` is
+//!   `Approved`), one `eth_call` per request, refused when the ledger cannot be read.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -48,5 +54,7 @@ pub use api::{
     Receipt, WireTerm, WireWarrant,
 };
 pub use app::{APP_NAME, EhrApp, EhrConfig, KEY_LABEL, MAX_BATCH, MAX_BATCH_WARRANTS, MAX_EHR_ID_LEN, MAX_HOSPITALS};
-pub use auth::{AllowList, Clock, DoctorRegistry, ManualClock, RegistryError, SystemClock, UncheckedRegistry};
+pub use auth::{
+    AllowList, Clock, ManualClock, OnChainRegistry, Registry, RegistryError, SystemClock, UncheckedRegistry,
+};
 pub use error::EhrError;

@@ -1,14 +1,17 @@
 //! Running the EHR application in this process, without the enclave's process boundary
 //! or session layer: for tests, benchmarks and embedding. The application is reached
 //! exactly as the enclave's dispatcher reaches it ([`TrustedApp::handle`] with a
-//! postcard-encoded request and an [`AppContext`]), with sealed storage kept as files.
+//! postcard-encoded request and an [`AppContext`]), with sealed storage kept as files and,
+//! if given one, ledger requests relayed to a [`LedgerSource`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use alloy_primitives::Address;
 use healthchain_crypto::keywrap;
 use healthchain_crypto::signing::EthKey;
+use healthchain_enclave::host::LedgerSource;
 use healthchain_enclave::protocol::LedgerName;
 use healthchain_enclave::runtime::{AppContext, AppError, EnclaveKeys, HostServices, RuntimeError, TrustedApp};
 use healthchain_enclave::sealing::SealingKey;
@@ -18,17 +21,27 @@ use crate::api::{EhrReply, EhrRequest, EhrResponse};
 use crate::app::EhrApp;
 use crate::error::EhrError;
 
-/// Sealed blobs as files `<label>.sealed` in a directory, sealed with a [`SealingKey`]
-/// (what the simulated host and enclave do between them, in one process).
-pub struct DirSealedStorage {
+/// The host services of an in-process enclave: sealed blobs as files `<label>.sealed` in a
+/// directory, sealed with a [`SealingKey`] (what the simulated host and enclave do between
+/// them, in one process), and ledger requests relayed to a [`LedgerSource`] if one is
+/// given. No object store.
+pub struct LocalHost {
     dir: PathBuf,
     sealing: SealingKey,
+    ledger: Option<Arc<dyn LedgerSource>>,
 }
 
-impl DirSealedStorage {
-    /// Blobs in `dir`, sealed for `measurement` on the platform with `platform_secret`.
+impl LocalHost {
+    /// Blobs in `dir`, sealed for `measurement` on the platform with `platform_secret`; no
+    /// ledger.
     pub fn new(dir: impl Into<PathBuf>, platform_secret: &[u8; 32], measurement: &[u8; 32]) -> Self {
-        Self { dir: dir.into(), sealing: SealingKey::derive(platform_secret, measurement) }
+        Self { dir: dir.into(), sealing: SealingKey::derive(platform_secret, measurement), ledger: None }
+    }
+
+    /// Relays the enclave's ledger requests to `ledger`.
+    pub fn with_ledger(mut self, ledger: Arc<dyn LedgerSource>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     fn path(&self, label: &str) -> Result<PathBuf, RuntimeError> {
@@ -42,7 +55,7 @@ impl DirSealedStorage {
     }
 }
 
-impl HostServices for DirSealedStorage {
+impl HostServices for LocalHost {
     fn fetch_object(&mut self, _address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
         Err(RuntimeError::HostStorage("the local enclave serves no object store".into()))
     }
@@ -51,8 +64,11 @@ impl HostServices for DirSealedStorage {
         Err(RuntimeError::HostStorage("the local enclave serves no object store".into()))
     }
 
-    fn ledger_rpc(&mut self, _ledger: LedgerName, _request: &[u8]) -> Result<Vec<u8>, RuntimeError> {
-        Err(RuntimeError::HostLedger("the local enclave relays no ledger".into()))
+    fn ledger_rpc(&mut self, ledger: LedgerName, request: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        match &self.ledger {
+            Some(source) => source.rpc(ledger, request).map_err(RuntimeError::HostLedger),
+            None => Err(RuntimeError::HostLedger("the local enclave relays no ledger".into())),
+        }
     }
 
     fn load(&mut self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>, RuntimeError> {
@@ -83,7 +99,7 @@ impl HostServices for DirSealedStorage {
 /// An [`EhrApp`] with an enclave context of its own, in this process.
 pub struct LocalEnclave {
     keys: EnclaveKeys,
-    storage: DirSealedStorage,
+    host: LocalHost,
     data_dir: PathBuf,
     started: Instant,
     app: EhrApp,
@@ -102,8 +118,15 @@ impl LocalEnclave {
             encryption_key: keywrap::SecretKey::generate(&mut rng),
             sealing: SealingKey::derive(&platform_secret, &measurement),
         };
-        let storage = DirSealedStorage::new(&data_dir, &platform_secret, &measurement);
-        Self { keys, storage, data_dir, started: Instant::now(), app }
+        let host = LocalHost::new(&data_dir, &platform_secret, &measurement);
+        Self { keys, host, data_dir, started: Instant::now(), app }
+    }
+
+    /// Relays the application's ledger requests (e.g. [`crate::OnChainRegistry`]'s reads)
+    /// to `ledger`.
+    pub fn with_ledger(mut self, ledger: Arc<dyn LedgerSource>) -> Self {
+        self.host = self.host.with_ledger(ledger);
+        self
     }
 
     /// The data directory.
@@ -120,7 +143,7 @@ impl LocalEnclave {
     pub fn call_raw(&mut self, caller: Address, request: &[u8]) -> Result<Vec<u8>, AppError> {
         let mut context = AppContext {
             keys: &self.keys,
-            host: &mut self.storage,
+            host: &mut self.host,
             open_sessions: 1,
             uptime: self.started.elapsed(),
             data_dir: &self.data_dir,

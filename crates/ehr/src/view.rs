@@ -43,6 +43,9 @@ pub(crate) enum RequestView<'a> {
         warrant: WireWarrant,
     },
     Bench(#[serde(borrow)] BenchView<'a>),
+    HospitalFetch {
+        patient: Address,
+    },
 }
 
 /// [`NewEhr`], borrowing its id and body.
@@ -115,6 +118,7 @@ impl<'a> From<&'a EhrRequest> for RequestView<'a> {
                 BenchRequest::Update { t1, new_t1 } => BenchView::Update { t1: *t1, new_t1: *new_t1 },
                 BenchRequest::DeleteAll => BenchView::DeleteAll,
             }),
+            EhrRequest::HospitalFetch { patient } => Self::HospitalFetch { patient: *patient },
         }
     }
 }
@@ -164,6 +168,7 @@ mod tests {
             EhrRequest::Bench(BenchRequest::Select { t1: 5 }),
             EhrRequest::Bench(BenchRequest::Update { t1: 6, new_t1: 7 }),
             EhrRequest::Bench(BenchRequest::DeleteAll),
+            EhrRequest::HospitalFetch { patient: Address::repeat_byte(12) },
         ];
         for request in &requests {
             let encoded = postcard::to_stdvec(request).unwrap();

@@ -21,12 +21,15 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn launch(state: &Path, doctors: &[&EthKey]) -> SimulatedEnclave {
+fn launch(state: &Path, doctors: &[&EthKey], hospitals: &[&EthKey]) -> SimulatedEnclave {
     let mut config = SimulatedConfig::new(PROGRAM, state, PLATFORM);
     config.args = vec!["--chain-id".into(), CHAIN_ID.to_string(), "--ehr-registry".into(), REGISTRY.to_string()];
     config.args.push("--bench-table".into());
     for doctor in doctors {
         config.args.extend(["--doctor".into(), doctor.address().to_string()]);
+    }
+    for hospital in hospitals {
+        config.args.extend(["--hospital".into(), hospital.address().to_string()]);
     }
     SimulatedEnclave::launch(config).expect("the EHR enclave launches")
 }
@@ -46,16 +49,20 @@ fn live_warrant(patient: &EthKey, doctors: &[&EthKey]) -> healthchain_ehr::WireW
 #[test]
 fn ehr_store_across_the_process_boundary() {
     let state = tempfile::tempdir().unwrap();
-    let (patient, doctor, stranger, unregistered) = (key(1), key(2), key(3), key(4));
+    let (patient, doctor, stranger, unregistered, hospital) = (key(1), key(2), key(3), key(4), key(5));
     let (body, family) = bundle("Kermit_Trantow");
     let expected_hash = B256::from(sha256(&body));
     {
-        let enclave = launch(state.path(), &[&doctor]);
+        let enclave = launch(state.path(), &[&doctor], &[&hospital]);
         let mut session = connect(&enclave, doctor.clone(), trusted(&enclave)).unwrap();
         let status: Status = session.call(STATUS_APP, &()).unwrap();
         assert_eq!(status.apps, vec!["ehr".to_string()]);
 
-        let ehr = NewEhr { expected_hash: Some(expected_hash), ..new_ehr("visit-1", body.clone()) };
+        let ehr = NewEhr {
+            expected_hash: Some(expected_hash),
+            hospitals: vec![hospital.address()],
+            ..new_ehr("visit-1", body.clone())
+        };
         let response =
             client::call(&mut session, &EhrRequest::Create { warrant: live_warrant(&patient, &[&doctor]), ehr })
                 .unwrap();
@@ -73,6 +80,21 @@ fn ehr_store_across_the_process_boundary() {
         }
         let mut as_stranger = connect(&enclave, stranger.clone(), trusted(&enclave)).unwrap();
         assert!(matches!(client::call(&mut as_stranger, &get), Err(CallError::Refused(EhrError::NotPatient { .. }))));
+        // The hospital the EHR names, admitted by the enclave's configuration, fetches it;
+        // a caller the configuration does not list is refused.
+        let fetch = EhrRequest::HospitalFetch { patient: patient.address() };
+        let mut as_hospital = connect(&enclave, hospital.clone(), trusted(&enclave)).unwrap();
+        match client::call(&mut as_hospital, &fetch).unwrap() {
+            EhrResponse::Ehrs(records) => {
+                assert_eq!(records.len(), 1);
+                assert_eq!((&records[0].body, records[0].ehr_hash), (&body, expected_hash));
+            }
+            other => panic!("expected the EHRs, got {other:?}"),
+        }
+        assert!(matches!(
+            client::call(&mut as_stranger, &fetch),
+            Err(CallError::Refused(EhrError::NotApprovedHospital { .. }))
+        ));
         // A doctor the enclave's registry does not list is refused even with a warrant.
         let mut as_unregistered = connect(&enclave, unregistered.clone(), trusted(&enclave)).unwrap();
         let create =
@@ -97,7 +119,7 @@ fn ehr_store_across_the_process_boundary() {
         assert!(!contains(&bytes, family.as_bytes()));
     }
     // A fresh enclave process on the same state unseals the key and serves the data.
-    let enclave = launch(state.path(), &[&doctor]);
+    let enclave = launch(state.path(), &[&doctor], &[]);
     let mut as_patient = connect(&enclave, patient.clone(), trusted(&enclave)).unwrap();
     match client::call(&mut as_patient, &EhrRequest::List { patient: patient.address() }).unwrap() {
         EhrResponse::List(items) => {
@@ -112,7 +134,7 @@ fn ehr_store_across_the_process_boundary() {
 fn acknowledged_writes_survive_a_killed_enclave() {
     let state = tempfile::tempdir().unwrap();
     let (patient, doctor) = (key(1), key(2));
-    let enclave = launch(state.path(), &[&doctor]);
+    let enclave = launch(state.path(), &[&doctor], &[]);
     let mut session = connect(&enclave, doctor.clone(), trusted(&enclave)).unwrap();
     let w = live_warrant(&patient, &[&doctor]);
     let (body, _) = bundle("Lupe_Little");

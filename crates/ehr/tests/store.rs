@@ -164,7 +164,7 @@ fn refusals_are_typed_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(NOW);
     let (patient, doctor, stranger, other_doctor) = (key(1), key(2), key(3), key(5));
-    let registry = AllowList::new([doctor.address(), other_doctor.address()]);
+    let registry = AllowList::new([doctor.address(), other_doctor.address()], []);
     let mut enclave = LocalEnclave::new(app(&clock, Box::new(registry), false), dir.path(), PLATFORM, MEASUREMENT);
     let w = warrant(&patient, &[&doctor]);
     let (body, _) = bundle("Denny_Bins");
@@ -479,4 +479,47 @@ fn figure7_table_through_the_app() {
     // The benchmark table and the EHR tables do not see each other.
     let patient = key(1);
     assert!(list(&mut enclave, patient.address()).is_empty());
+}
+
+#[test]
+fn hospital_fetch_with_a_configured_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let (patient, doctor, listed, unlisted) = (key(1), key(2), key(20), key(21));
+    let registry = AllowList::new([doctor.address()], [listed.address()]);
+    let mut listing = LocalEnclave::new(app(&clock, Box::new(registry), false), dir.path(), PLATFORM, MEASUREMENT);
+    let w = warrant(&patient, &[&doctor]);
+    let (body, _) = bundle("Denny_Bins");
+    for (id, hospitals) in [("both", vec![listed.address(), unlisted.address()]), ("other", vec![unlisted.address()])] {
+        let ehr = healthchain_ehr::NewEhr { hospitals, ..new_ehr(id, truncated_bundle(&body, 5)) };
+        listing.call(doctor.address(), &EhrRequest::Create { warrant: w.clone(), ehr }).unwrap();
+    }
+    let fetch = EhrRequest::HospitalFetch { patient: patient.address() };
+    match listing.call(listed.address(), &fetch).unwrap() {
+        EhrResponse::Ehrs(records) => assert_eq!(records, vec![get(&mut listing, patient.address(), "both", None)]),
+        other => panic!("expected EHRs, got {other:?}"),
+    }
+    for caller in [&unlisted, &doctor, &patient] {
+        assert_eq!(
+            listing.call(caller.address(), &fetch),
+            Err(EhrError::NotApprovedHospital {
+                caller: caller.address(),
+                reason: "not in the enclave's list of hospitals".into()
+            })
+        );
+    }
+
+    // Without registration checks, a caller still gets only the EHRs naming it.
+    let unchecked = tempfile::tempdir().unwrap();
+    let mut unchecked_enclave = enclave(unchecked.path(), &clock);
+    let ehr = healthchain_ehr::NewEhr { hospitals: vec![unlisted.address()], ..new_ehr("e", body.clone()) };
+    unchecked_enclave.call(doctor.address(), &EhrRequest::Create { warrant: w, ehr }).unwrap();
+    let ids = |reply: Result<EhrResponse, EhrError>| -> Vec<String> {
+        match reply {
+            Ok(EhrResponse::Ehrs(records)) => records.into_iter().map(|r| r.ehr_id).collect(),
+            other => panic!("expected EHRs, got {other:?}"),
+        }
+    };
+    assert_eq!(ids(unchecked_enclave.call(unlisted.address(), &fetch)), ["e"]);
+    assert!(ids(unchecked_enclave.call(listed.address(), &fetch)).is_empty());
 }

@@ -28,7 +28,9 @@ pub enum HospitalStatus {
 }
 
 impl HospitalStatus {
-    fn from_u8(v: u8) -> Self {
+    /// The status `Directory` encodes as `v` (`hospitalOf(...).status`); values the
+    /// contract never produces read as [`HospitalStatus::None`].
+    pub fn from_u8(v: u8) -> Self {
         match v {
             1 => HospitalStatus::Pending,
             2 => HospitalStatus::Approved,

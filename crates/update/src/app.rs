@@ -22,7 +22,6 @@ use healthchain_crypto::chameleon::{self, HashValue, PublicKey, Trapdoor};
 use healthchain_crypto::eip712::{self, UpdateReport};
 use healthchain_crypto::envelope::{self, EntryContext, RecordKey};
 use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
-use healthchain_enclave::protocol::LedgerName;
 use healthchain_enclave::runtime::{AppContext, AppError, HostServices, RuntimeError, TrustedApp};
 use healthchain_fhir::{ErrorKind, RecordContext};
 use healthchain_ledger::Deployment;
@@ -32,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{UpdateAccepted, UpdateRefusal, UpdateReply, UpdateRequest};
 use crate::history::{Fetched, ObjectFetch, check_entry, fetch_entry, fetch_manifest, fold_head};
-use crate::view::{ChainView, LedgerRpc, LoggedVersion};
+use crate::view::{ChainView, HostLedger, LoggedVersion};
 
 /// The name clients address the application by.
 pub const APP_NAME: &str = "update";
@@ -142,14 +141,6 @@ fn rebuild_context(host: &mut dyn HostServices, record_id: &B256, verified: &Ver
         context.extend(segment.added);
     }
     Some(context)
-}
-
-struct HostLedger<'h, 'c>(&'h mut (dyn HostServices + 'c));
-
-impl LedgerRpc for HostLedger<'_, '_> {
-    fn request(&mut self, ledger: LedgerName, body: &[u8]) -> Result<Vec<u8>, String> {
-        self.0.ledger_rpc(ledger, body).map_err(|e| e.to_string())
-    }
 }
 
 struct HostObjects<'h, 'c>(&'h mut (dyn HostServices + 'c));

@@ -23,4 +23,4 @@ pub use api::{UpdateAccepted, UpdateRefusal, UpdateReply, UpdateRequest};
 pub use app::{APP_NAME, UpdateApp};
 pub use history::{VerifyReport, VersionStatus, verify_record};
 pub use manifest::Manifest;
-pub use view::{ChainView, LedgerRpc, MAX_LOG_RANGE, ReadError};
+pub use view::{ChainView, HostLedger, LedgerRpc, MAX_LOG_RANGE, ReadError};

@@ -12,6 +12,7 @@ use alloy_primitives::{Address, B256, Bytes, hex};
 use alloy_rpc_types_eth::Log;
 use alloy_sol_types::{SolCall, SolEvent};
 use healthchain_enclave::protocol::LedgerName;
+use healthchain_enclave::runtime::HostServices;
 use healthchain_ledger::Deployment;
 use healthchain_ledger::bindings::{RecordRegistry, UpdateLog};
 use healthchain_ledger::contracts::{LicenseState, LogState};
@@ -57,6 +58,16 @@ pub const MAX_LOG_RANGE: u64 = 10_000;
 pub trait LedgerRpc {
     /// Sends one JSON-RPC request body to `ledger` and returns the response body.
     fn request(&mut self, ledger: LedgerName, body: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// The enclave's ledger channel: JSON-RPC relayed by its host (`Ocall::LedgerRpc`), for
+/// trusted applications reading the chain through a [`ChainView`].
+pub struct HostLedger<'h, 'c>(pub &'h mut (dyn HostServices + 'c));
+
+impl LedgerRpc for HostLedger<'_, '_> {
+    fn request(&mut self, ledger: LedgerName, body: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.ledger_rpc(ledger, body).map_err(|e| e.to_string())
+    }
 }
 
 /// A record's registration on the shared ledger (`RecordRegistered`).

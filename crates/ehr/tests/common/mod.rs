@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, B256, address};
+use alloy_sol_types::Eip712Domain;
 use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
 use healthchain_crypto::signing::EthKey;
 use healthchain_ehr::local::LocalEnclave;
-use healthchain_ehr::{DoctorRegistry, EhrApp, EhrConfig, ManualClock, NewEhr, UncheckedRegistry, WireWarrant};
+use healthchain_ehr::{EhrApp, EhrConfig, ManualClock, NewEhr, Registry, UncheckedRegistry, WireWarrant};
 
 pub const CHAIN_ID: u64 = 31337;
 pub const REGISTRY: Address = address!("0x5FbDB2315678afecb367f032d93F642f64180aa3");
@@ -22,6 +23,17 @@ pub fn key(seed: u8) -> EthKey {
 
 /// A warrant by `patient` for `doctors` (each with its period), signed by `signer`.
 pub fn warrant_signed_by(signer: &EthKey, patient: &EthKey, doctors: &[(&EthKey, u64, u64)]) -> WireWarrant {
+    warrant_in(&eip712::domain(CHAIN_ID, REGISTRY), signer, patient, doctors)
+}
+
+/// A warrant by `patient` for `doctors` (each with its period), signed by `signer` under
+/// `domain`.
+pub fn warrant_in(
+    domain: &Eip712Domain,
+    signer: &EthKey,
+    patient: &EthKey,
+    doctors: &[(&EthKey, u64, u64)],
+) -> WireWarrant {
     let warrant = Warrant {
         patient: patient.address(),
         doctors: doctors
@@ -34,7 +46,7 @@ pub fn warrant_signed_by(signer: &EthKey, patient: &EthKey, doctors: &[(&EthKey,
             .collect(),
         aux: B256::repeat_byte(0xa1),
     };
-    (&SignedWarrant::sign(signer, warrant, &eip712::domain(CHAIN_ID, REGISTRY))).into()
+    (&SignedWarrant::sign(signer, warrant, domain)).into()
 }
 
 /// A patient-signed warrant; every doctor's period is today ± a day.
@@ -86,7 +98,7 @@ pub fn new_ehr(ehr_id: &str, body: Vec<u8>) -> NewEhr {
     }
 }
 
-pub fn app(clock: &ManualClock, registry: Box<dyn DoctorRegistry>, bench: bool) -> EhrApp {
+pub fn app(clock: &ManualClock, registry: Box<dyn Registry>, bench: bool) -> EhrApp {
     let mut config = EhrConfig::new(CHAIN_ID, REGISTRY);
     config.bench_table = bench;
     EhrApp::new(config, registry).with_clock(clock.clone())
