@@ -13,6 +13,7 @@
 //! | [`kdf`], [`dh`] | HKDF-SHA256 and X25519 wrappers | 001 §4.3 |
 //! | [`signing`] | secp256k1 keys and Ethereum-recoverable signatures | both |
 //! | [`session`] | SIGMA-style attested session and its record layer | 001 §4.3 |
+//! | [`treatment`] | the treatment key `Ptk`: sealed delivery to X25519 keys, `Enc(Ptk, ·)` | 001 §4.3 |
 //! | [`eip712`] | warrants and enclave reports as EIP-712 typed data | 001 warrants, 000 `ρ` |
 //!
 //! Randomness is always passed in (`&mut impl CryptoRng`), so callers choose the generator
@@ -30,6 +31,7 @@ pub mod keywrap;
 pub mod record;
 pub mod session;
 pub mod signing;
+pub mod treatment;
 
 mod point;
 
