@@ -6,6 +6,7 @@
 
 mod admin;
 mod bench;
+mod clinical;
 mod demo;
 mod keys;
 mod output;
@@ -110,6 +111,31 @@ enum Command {
         #[command(subcommand)]
         command: share::CommitteeCommand,
     },
+    /// A hospital (seed 001): apply on the Directory, enrol doctors, assign treatment keys,
+    /// fetch patients' EHRs over an attested session.
+    Hospital {
+        /// The embedded environment's directory.
+        #[arg(long, global = true, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        #[command(subcommand)]
+        command: clinical::HospitalCommand,
+    },
+    /// A patient (seed 001): sign warrants, read EHRs and check them against the chain.
+    Patient {
+        /// The embedded environment's directory.
+        #[arg(long, global = true, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        #[command(subcommand)]
+        command: clinical::PatientCommand,
+    },
+    /// A doctor (seed 001): write EHRs under a patient's warrant.
+    Doctor {
+        /// The embedded environment's directory.
+        #[arg(long, global = true, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        #[command(subcommand)]
+        command: clinical::DoctorCommand,
+    },
     /// FHIR R4 tools.
     Fhir {
         #[command(subcommand)]
@@ -118,8 +144,8 @@ enum Command {
     /// Run as the simulated enclave process (spawned by the enclave host, not by hand).
     #[command(hide = true)]
     EnclaveProcess {
-        /// The deployment (JSON) the update and share applications read and sign for; without it
-        /// the enclave runs its built-in applications only.
+        /// The deployment (JSON) the update, share and ehr applications read and sign for;
+        /// without it the enclave runs its built-in applications only.
         #[arg(long)]
         deployment: Option<PathBuf>,
     },
@@ -140,7 +166,9 @@ enum FhirCommand {
     },
 }
 
-/// The enclave process: the built-in applications, plus `update` and `share` for a deployment.
+/// The enclave process: the built-in applications, plus `update`, `share` and `ehr` (the
+/// SQLCipher EHR store, doctors and hospitals checked on the consortium `Directory`; its
+/// database in the enclave's data directory) for a deployment.
 fn enclave_process(deployment: Option<&std::path::Path>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut dispatcher = Dispatcher::default();
     if let Some(path) = deployment {
@@ -149,6 +177,9 @@ fn enclave_process(deployment: Option<&std::path::Path>) -> Result<ExitCode, Box
             serde_json::from_slice(&text).map_err(|e| format!("{} is not a deployment: {e}", path.display()))?;
         dispatcher.register(Box::new(healthchain_update::UpdateApp::new(deployment)))?;
         dispatcher.register(Box::new(healthchain_share::ShareApp::new(deployment)))?;
+        let ehr = healthchain_ehr::EhrConfig::new(deployment.consortium.chain_id, deployment.consortium.ehr_registry);
+        let registry = healthchain_ehr::OnChainRegistry::new(deployment);
+        dispatcher.register(Box::new(healthchain_ehr::EhrApp::new(ehr, Box::new(registry))))?;
     }
     runtime::serve_stdio(dispatcher)?;
     Ok(ExitCode::SUCCESS)
@@ -166,6 +197,9 @@ fn main() -> ExitCode {
         Command::Share { home, command } => share::run_share(&cli.keystore, &home, command),
         Command::Catalog { home, data_type, json } => share::run_catalog(&home, data_type.as_deref(), json),
         Command::Committee { home, command } => share::run_committee(&home, command),
+        Command::Hospital { home, command } => clinical::run_hospital(&cli.keystore, &home, command),
+        Command::Patient { home, command } => clinical::run_patient(&cli.keystore, &home, command),
+        Command::Doctor { home, command } => clinical::run_doctor(&cli.keystore, &home, command),
         Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };

@@ -120,7 +120,7 @@ pub enum RecordCommand {
 
 /// Unix seconds from a number, a date or a dateTime: the first second a date covers, or
 /// with `last` its last (so `--end 2027-12-31` includes that day).
-fn moment(text: &str, last: bool) -> Result<u32> {
+pub(crate) fn moment(text: &str, last: bool) -> Result<u32> {
     let seconds = match text.parse::<i64>() {
         Ok(seconds) => seconds,
         Err(_) => {

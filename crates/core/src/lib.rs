@@ -8,9 +8,13 @@
 //!   patient bundle, the owner's wallet; verification for anyone.
 //! - [`share`]: paid, policy-checked sharing (seed 000 Algorithm 2): policies, the catalog,
 //!   data users, committee members, access logs and earnings.
+//! - [`clinical`]: seed 001 (TrustHealth): hospitals and doctors on the Directory, treatment
+//!   keys, warrants, doctors writing EHRs (hash on chain, EHR into the enclave's SQLCipher
+//!   store), the patient's integrity check, hospitals fetching over attested sessions.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod clinical;
 pub mod environment;
 pub mod host;
 pub mod keystore;

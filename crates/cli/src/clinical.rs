@@ -1,0 +1,390 @@
+//! `healthchain hospital …`, `healthchain patient …`, `healthchain doctor …`: the clinical
+//! side (seed 001, TrustHealth §4.3) on the embedded defaults.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use alloy_primitives::Address;
+use clap::Subcommand;
+use healthchain_core::clinical::{
+    Doctor, EhrCheck, EhrDraft, Hospital, Patient, SealedWarrant, TreatmentKeyDelivery, approve_hospital,
+};
+use healthchain_core::environment::{ChainStorage, Environment};
+use healthchain_core::host::EnclaveProgram;
+use healthchain_crypto::eip712::DoctorTerm;
+use healthchain_ehr::EhrRecord;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::output::say;
+use crate::records::{moment, read, unlock};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Subcommand)]
+pub enum HospitalCommand {
+    /// Apply as a hospital on the consortium Directory (pending until an admin approves).
+    Register {
+        /// The hospital's key (in the keystore).
+        #[arg(long)]
+        key: String,
+        /// Its identity (name, licence number…); the Directory keeps its hash.
+        #[arg(long)]
+        name: String,
+    },
+    /// Approve HOSPITAL as the embedded environment's consortium admin.
+    Approve {
+        /// The hospital's account.
+        hospital: Address,
+    },
+    /// Enrol DOCTOR with the privilege to write EHRs (the hospital must be approved).
+    AddDoctor {
+        /// The hospital's key.
+        #[arg(long)]
+        key: String,
+        /// The doctor's account.
+        doctor: Address,
+        /// The doctor's identity; the Directory keeps its hash.
+        #[arg(long)]
+        name: String,
+        /// The doctor's specialty.
+        #[arg(long, default_value = "general practice")]
+        specialty: String,
+    },
+    /// Assign PATIENT a fresh treatment key, sealed to the patient and each doctor (written
+    /// to OUT as JSON; hand it to them).
+    TreatmentKey {
+        /// The hospital's key.
+        #[arg(long)]
+        key: String,
+        /// The patient's account.
+        #[arg(long)]
+        patient: Address,
+        /// The treating doctors.
+        #[arg(long = "doctor", required = true)]
+        doctors: Vec<Address>,
+        /// Where to write the delivery.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fetch PATIENT's EHRs that name this hospital over an attested session with the
+    /// enclave, each checked against the chain; exits 1 if any does not match.
+    Fetch {
+        /// The hospital's key.
+        #[arg(long)]
+        key: String,
+        /// The patient's account.
+        patient: Address,
+        /// Write each EHR to DIR/<ehr id>.json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PatientCommand {
+    /// Sign a warrant for one doctor or an ordered group and seal it under the treatment
+    /// key (written to OUT; hand it to the doctors).
+    Warrant {
+        /// The patient's key.
+        #[arg(long)]
+        key: String,
+        /// The treatment key delivery the hospital gave the patient.
+        #[arg(long)]
+        treatment_key: PathBuf,
+        /// The doctors, in the order they write.
+        #[arg(long = "doctor", required = true)]
+        doctors: Vec<Address>,
+        /// Start of every doctor's period (unix seconds, date or dateTime; default now).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of every doctor's period (default 30 days after the start).
+        #[arg(long)]
+        until: Option<String>,
+        /// Where to write the sealed warrant.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The patient's EHRs in the enclave's store.
+    Ehr {
+        #[command(subcommand)]
+        command: PatientEhrCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PatientEhrCommand {
+    /// List the patient's EHRs (current versions).
+    List {
+        /// The patient's key.
+        #[arg(long)]
+        key: String,
+    },
+    /// Fetch one EHR, recompute its hash and compare it with EhrRegistry; exits 1 on a
+    /// mismatch.
+    Get {
+        /// The patient's key.
+        #[arg(long)]
+        key: String,
+        /// The EHR's id.
+        ehr_id: String,
+        /// An earlier version (default: the current one).
+        #[arg(long)]
+        version: Option<u64>,
+        /// Write the EHR here instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check every EHR of the patient against the chain; exits 1 if any does not match.
+    Check {
+        /// The patient's key.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DoctorCommand {
+    /// Write BUNDLE as an EHR under the patient's warrant: its hash on EhrRegistry, the EHR
+    /// into the enclave's SQLCipher store.
+    Write {
+        /// The doctor's key.
+        #[arg(long)]
+        key: String,
+        /// The treatment key delivery the hospital gave the doctor.
+        #[arg(long)]
+        treatment_key: PathBuf,
+        /// The sealed warrant the patient gave the doctor.
+        #[arg(long)]
+        warrant: PathBuf,
+        /// The EHR's id (unique per patient).
+        #[arg(long)]
+        ehr_id: String,
+        /// A new version of an existing EHR rather than a new one.
+        #[arg(long)]
+        update: bool,
+        /// Hospitals that may fetch it.
+        #[arg(long = "hospital")]
+        hospitals: Vec<Address>,
+        /// Seed 001 status code.
+        #[arg(long, default_value_t = 1)]
+        status: u16,
+        /// Seed 001 EHR type code.
+        #[arg(long = "type", default_value_t = 1)]
+        ehr_type: u16,
+        /// The EHR (a FHIR R4 Bundle).
+        bundle: PathBuf,
+    },
+}
+
+async fn open(home: &Path) -> Result<Environment> {
+    let program = EnclaveProgram::current_exe()?;
+    Ok(Environment::open(home, &program, ChainStorage::Durable).await?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    Ok(serde_json::from_slice(&read(path)?).map_err(|e| format!("{} is not a {what}: {e}", path.display()))?)
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value)?;
+    Ok(std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?)
+}
+
+pub fn run_hospital(keystore: &Path, home: &Path, command: HospitalCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let env = open(home).await?;
+        match command {
+            HospitalCommand::Register { key, name } => {
+                let hospital = Hospital::new(&env, unlock(keystore, &key)?).await?;
+                hospital.register(&name).await?;
+                say!("hospital {} registered: pending approval", hospital.address());
+                say!("approve it with: healthchain hospital approve {}", hospital.address());
+            }
+            HospitalCommand::Approve { hospital } => {
+                approve_hospital(&env, hospital).await?;
+                say!("hospital {hospital} approved");
+            }
+            HospitalCommand::AddDoctor { key, doctor, name, specialty } => {
+                let hospital = Hospital::new(&env, unlock(keystore, &key)?).await?;
+                hospital.add_doctor(doctor, &name, &specialty).await?;
+                say!("doctor {doctor} enrolled at {} ({specialty}) with the EHR-write privilege", hospital.address());
+            }
+            HospitalCommand::TreatmentKey { key, patient, doctors, out } => {
+                let hospital = Hospital::new(&env, unlock(keystore, &key)?).await?;
+                let delivery = hospital.assign_treatment_key(patient, &doctors).await?;
+                write_json(&out, &delivery)?;
+                say!(
+                    "treatment key for {patient} sealed to the patient and {} doctors: {}",
+                    doctors.len(),
+                    out.display()
+                );
+            }
+            HospitalCommand::Fetch { key, patient, out, json } => {
+                let hospital = Hospital::new(&env, unlock(keystore, &key)?).await?;
+                let fetched = hospital.fetch(patient).await?;
+                return report(&fetched, out.as_deref(), json);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn run_patient(keystore: &Path, home: &Path, command: PatientCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let env = open(home).await?;
+        match command {
+            PatientCommand::Warrant { key, treatment_key, doctors, from, until, out } => {
+                let key = unlock(keystore, &key)?;
+                let delivery: TreatmentKeyDelivery = read_json(&treatment_key, "treatment key delivery")?;
+                let ptk = delivery.open(&key)?;
+                let patient = Patient::new(&env, key).await?;
+                let start = match from {
+                    Some(text) => moment(&text, false)?,
+                    None => env.connection.timestamp().await? as u32,
+                };
+                let end = match until {
+                    Some(text) => moment(&text, true)?,
+                    None => start.saturating_add(30 * 86_400),
+                };
+                let terms = doctors
+                    .iter()
+                    .map(|&doctor| DoctorTerm { doctor, notBefore: start.into(), notAfter: end.into() })
+                    .collect();
+                let warrant = patient.sign_warrant(terms, Default::default());
+                write_json(&out, &patient.seal_warrant(&ptk, &warrant))?;
+                say!(
+                    "warrant for {} doctor(s) signed and sealed under the treatment key: {}",
+                    doctors.len(),
+                    out.display()
+                );
+            }
+            PatientCommand::Ehr { command } => {
+                let key = match &command {
+                    PatientEhrCommand::List { key }
+                    | PatientEhrCommand::Get { key, .. }
+                    | PatientEhrCommand::Check { key } => key,
+                };
+                let patient = Patient::new(&env, unlock(keystore, key)?).await?;
+                match command {
+                    PatientEhrCommand::List { .. } => {
+                        let list = patient.list().await?;
+                        say!("{:<24} {:>7}  {:<66}  updated", "ehr", "version", "sha-256");
+                        for e in &list {
+                            say!("{:<24} {:>7}  {}  {}", e.ehr_id, e.version, e.ehr_hash, e.updated_at);
+                        }
+                        say!("{} EHRs", list.len());
+                    }
+                    PatientEhrCommand::Get { ehr_id, version, out, .. } => {
+                        let (record, check) = patient.check(patient.get(&ehr_id, version).await?).await?;
+                        match out {
+                            Some(path) => std::fs::write(&path, &record.body)
+                                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                            None => say!("{}", String::from_utf8_lossy(&record.body)),
+                        }
+                        eprintln!("{}", verdict(&record, &check));
+                        return Ok(exit_code(matches!(check, EhrCheck::Intact { .. })));
+                    }
+                    PatientEhrCommand::Check { .. } => {
+                        let checked = patient.check_integrity().await?;
+                        return report(&checked, None, false);
+                    }
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn run_doctor(keystore: &Path, home: &Path, command: DoctorCommand) -> Result<ExitCode> {
+    let DoctorCommand::Write { key, treatment_key, warrant, ehr_id, update, hospitals, status, ehr_type, bundle } =
+        command;
+    let report = healthchain_fhir::validate_files([&bundle], healthchain_fhir::Mode::Resource);
+    if !report.is_ok() {
+        return Err(format!("not valid FHIR R4, nothing written:\n{report}").into());
+    }
+    let body = read(&bundle)?;
+    runtime()?.block_on(async {
+        let env = open(home).await?;
+        let key = unlock(keystore, &key)?;
+        let delivery: TreatmentKeyDelivery = read_json(&treatment_key, "treatment key delivery")?;
+        let sealed: SealedWarrant = read_json(&warrant, "sealed warrant")?;
+        let ptk = delivery.open(&key)?;
+        let doctor = Doctor::new(&env, key).await?;
+        let warrant = doctor.open_warrant(&ptk, &sealed)?;
+        let draft = EhrDraft { ehr_id, status, ehr_type, hospitals, body };
+        let written = doctor.write(&warrant, draft, update).await?;
+        let r = &written.receipt;
+        say!(
+            "EHR {} version {} of {} stored in the enclave; hash {} on EhrRegistry (tx {})",
+            r.ehr_id,
+            r.version,
+            r.patient,
+            r.ehr_hash,
+            written.transaction
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn exit_code(intact: bool) -> ExitCode {
+    if intact { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn verdict(record: &EhrRecord, check: &EhrCheck) -> String {
+    let what = match check {
+        EhrCheck::Intact { hash } => format!("intact: sha-256 {hash} is on EhrRegistry"),
+        EhrCheck::Tampered { off_chain, on_chain } => {
+            let chain = if on_chain.is_empty() {
+                "nothing".to_string()
+            } else {
+                on_chain.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            };
+            format!(
+                "TAMPERED: the store's bytes hash to {off_chain}, but doctor {} wrote {chain} on EhrRegistry under warrant {}",
+                record.author, record.warrant_id
+            )
+        }
+    };
+    format!("{} v{} by {}: {what}", record.ehr_id, record.version, record.author)
+}
+
+/// Prints each EHR's check (and writes the EHRs into `out`); exit 1 if any is tampered.
+fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> Result<ExitCode> {
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let intact = checked.iter().filter(|(_, check)| matches!(check, EhrCheck::Intact { .. })).count();
+    let mut rows = Vec::new();
+    for (record, check) in checked {
+        if json {
+            rows.push(serde_json::json!({
+                "ehr_id": record.ehr_id,
+                "version": record.version,
+                "author": record.author,
+                "ehr_hash": record.ehr_hash,
+                "intact": matches!(check, EhrCheck::Intact { .. }),
+                "verdict": verdict(record, check),
+            }));
+        } else {
+            say!("{}", verdict(record, check));
+        }
+        if let Some(dir) = out {
+            let path = dir.join(format!("{}.json", record.ehr_id.replace(['/', '\\', '.'], "_")));
+            std::fs::write(&path, &record.body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
+    if json {
+        say!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        say!("{} EHRs, {intact} intact, {} tampered", checked.len(), checked.len() - intact);
+    }
+    Ok(exit_code(intact == checked.len()))
+}
