@@ -23,6 +23,7 @@ contract EhrRegistry {
     bytes32 private constant WARRANT_TYPEHASH = keccak256(
         "Warrant(address patient,DoctorTerm[] doctors,bytes32 aux)DoctorTerm(address doctor,uint64 notBefore,uint64 notAfter)"
     );
+    bytes32 private constant EHR_BATCH_TYPEHASH = keccak256("EhrBatch(address doctor,bytes32 root,uint32 count)");
     /// @dev Directory.PRIVILEGE_WRITE_EHR.
     uint64 private constant PRIVILEGE_WRITE_EHR = 1;
     /// @dev warrantState value of a revoked warrant; otherwise 0 = never seen, n ≥ 1 = signature
@@ -67,9 +68,17 @@ contract EhrRegistry {
         uint16 ehrType;
     }
 
+    /// @notice An anchored batch: who anchored it, how many EHRs its tree has, when.
+    struct Batch {
+        address doctor;
+        uint32 count;
+        uint64 anchoredAt;
+    }
+
     IDirectory private immutable directory;
     mapping(address patient => Ehr) private ehrs;
     mapping(bytes32 warrantId => uint256) public warrantState;
+    mapping(bytes32 root => Batch) private batches;
 
     /// @notice Seed 001's HashUpdated, for create (`created`) and update alike.
     event HashUpdated(
@@ -83,6 +92,9 @@ contract EhrRegistry {
         bool created
     );
     event WarrantRevokedByPatient(bytes32 indexed warrantId, address indexed patient);
+    /// @notice A batch of `count` EHRs the enclave `enclave` stored for `doctor`, committed by
+    /// the root of a Merkle tree over them (leaves and layout: crates/crypto/src/merkle.rs).
+    event BatchAnchored(address indexed doctor, bytes32 indexed root, uint32 count, address enclave);
 
     constructor(IDirectory directory_) {
         directory = directory_;
@@ -137,6 +149,28 @@ contract EhrRegistry {
             _checkTermAndOrder(warrant, warrantId, entry.doctorIndex);
             _write(warrant.patient, warrantId, entry.status, entry.ehrType, entry.ehrHash, entry.hospitals);
         }
+    }
+
+    /// @notice Anchors a batch of EHRs by the root of a Merkle tree over them, with one storage
+    /// slot however large the batch: the caller must be a doctor with the write privilege and
+    /// `enclaveSignature` an approved enclave's EIP-712 EhrBatch(doctor = caller, root, count)
+    /// report (the enclave checked every warrant and stored every EHR before signing). Each
+    /// EHR is then verified off-chain with its Merkle proof against `root`. A root is anchored
+    /// once.
+    function anchorBatch(bytes32 root, uint32 count, bytes calldata enclaveSignature) external {
+        _requireDoctor();
+        if (count == 0) revert EmptyBatch();
+        if (batches[root].anchoredAt != 0) revert BatchAlreadyAnchored(root);
+        address enclave = directory.enclaveSigner(
+            keccak256(abi.encode(EHR_BATCH_TYPEHASH, msg.sender, root, count)), enclaveSignature
+        );
+        batches[root] = Batch(msg.sender, count, uint64(block.timestamp));
+        emit BatchAnchored(msg.sender, root, count, enclave);
+    }
+
+    /// @notice The anchored batch with `root` (anchoredAt = 0: none).
+    function batchOf(bytes32 root) external view returns (Batch memory) {
+        return batches[root];
     }
 
     /// @notice Seed 001 query.

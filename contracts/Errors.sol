@@ -73,3 +73,5 @@ error NotWarrantPatient();
 error UnknownWarrantIndex(uint256 index);
 error EhrExists(address patient);
 error UnknownEhr(address patient);
+error EmptyBatch();
+error BatchAlreadyAnchored(bytes32 root);

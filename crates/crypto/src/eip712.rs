@@ -3,8 +3,8 @@
 //!
 //! The type strings here and in `contracts/` must match exactly; the domain is
 //! `{name: "healthchain", version: "1", chainId, verifyingContract}` where the verifying
-//! contract is the one that checks the signature (`EhrRegistry` for warrants, `UpdateLog`
-//! for update reports, `AccessControl` for completion reports).
+//! contract is the one that checks the signature (`EhrRegistry` for warrants and EHR batch
+//! reports, `UpdateLog` for update reports, `AccessControl` for completion reports).
 
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::{Eip712Domain, SolStruct, eip712_domain, sol};
@@ -45,6 +45,15 @@ sol! {
         uint256 requestId;
         bytes32 jobHash;
         bytes32 resultHash;
+    }
+
+    /// The enclave's attestation that it stored, for `doctor`, the `count` EHRs of a batch
+    /// whose Merkle tree ([`crate::merkle`]) has root `root`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct EhrBatch {
+        address doctor;
+        bytes32 root;
+        uint32 count;
     }
 }
 

@@ -15,6 +15,7 @@
 //! | [`session`] | SIGMA-style attested session and its record layer | 001 §4.3 |
 //! | [`treatment`] | the treatment key `Ptk`: sealed delivery to X25519 keys, `Enc(Ptk, ·)` | 001 §4.3 |
 //! | [`eip712`] | warrants and enclave reports as EIP-712 typed data | 001 warrants, 000 `ρ` |
+//! | [`merkle`] | Merkle trees over EHR batches: root, per-EHR proofs, verification | 001 (batched anchoring) |
 //!
 //! Randomness is always passed in (`&mut impl CryptoRng`), so callers choose the generator
 //! and tests can be deterministic; production code passes `rand::rng()`.
@@ -28,6 +29,7 @@ pub mod envelope;
 pub mod hash;
 pub mod kdf;
 pub mod keywrap;
+pub mod merkle;
 pub mod record;
 pub mod session;
 pub mod signing;

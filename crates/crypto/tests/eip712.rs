@@ -3,7 +3,7 @@
 use alloy_primitives::{Address, B256, U256, address};
 use alloy_sol_types::SolStruct;
 use healthchain_crypto::eip712::{
-    self, CompletionReport, DoctorTerm, SignedWarrant, UpdateReport, Warrant, WarrantError,
+    self, CompletionReport, DoctorTerm, EhrBatch, SignedWarrant, UpdateReport, Warrant, WarrantError,
 };
 use healthchain_crypto::signing::{self, EthKey, SignatureError};
 use proptest::prelude::*;
@@ -36,6 +36,27 @@ fn type_strings_match_the_contracts() {
         CompletionReport::eip712_encode_type(),
         "CompletionReport(uint256 requestId,bytes32 jobHash,bytes32 resultHash)"
     );
+    assert_eq!(EhrBatch::eip712_encode_type(), "EhrBatch(address doctor,bytes32 root,uint32 count)");
+}
+
+#[test]
+fn ehr_batch_struct_hash_is_the_contracts() {
+    // EhrRegistry.anchorBatch: keccak256(abi.encode(EHR_BATCH_TYPEHASH, doctor, root, count)).
+    use alloy_primitives::keccak256;
+    use alloy_sol_types::SolValue;
+    let batch = EhrBatch { doctor: Address::repeat_byte(0xd0), root: B256::repeat_byte(0x77), count: 1_000 };
+    let typehash = keccak256("EhrBatch(address doctor,bytes32 root,uint32 count)");
+    let contract = keccak256((typehash, batch.doctor, batch.root, U256::from(batch.count)).abi_encode());
+    assert_eq!(batch.eip712_hash_struct(), contract);
+    // And the signature recovers to the enclave under EhrRegistry's domain only.
+    let mut rng = StdRng::seed_from_u64(4);
+    let enclave = EthKey::generate(&mut rng);
+    let domain = eip712::domain(31337, REGISTRY);
+    let signature = eip712::sign(&enclave, &batch, &domain);
+    eip712::verify(&batch, &domain, &signature, enclave.address()).unwrap();
+    assert!(eip712::verify(&batch, &eip712::domain(31337, Address::ZERO), &signature, enclave.address()).is_err());
+    let more = EhrBatch { count: 1_001, ..batch.clone() };
+    assert!(eip712::verify(&more, &domain, &signature, enclave.address()).is_err());
 }
 
 #[test]

@@ -18,6 +18,17 @@
 //! (batches of 1,000 ~2 KB FHIR bundles cut from the Synthea data, fresh patients and
 //! warrants in every batch so each warrant's signature is checked). Goal ≥ 50,000/s.
 //!
+//! And `ingest end to end`, the goal's measure: through the `healthchain-ehr-enclave`
+//! process (attested session, SQLCipher, WAL fsynced; the batch's Merkle tree, per-EHR
+//! proofs and the signed `EhrBatch` report) **and** `EhrRegistry.anchorBatch` of each
+//! batch's root on a durable embedded chain (redb in a temporary directory, one fsync per
+//! block; deployment, approved hospital, registered doctor, the enclave's report signer
+//! approved on the Directory). An EHR counts once its batch is committed in SQLCipher and
+//! the anchoring transaction's receipt is back. Batches of 1,000 and 10,000, run two ways:
+//! `sequential` (store, then anchor, then the next batch: gives the split between
+//! enclave + SQLCipher time and chain time) and `pipelined` (batch k's anchor is sent while
+//! the enclave stores batch k + 1; the clock stops at the last receipt).
+//!
 //! The summary table at the end comes from interleaved rounds (every variant runs each
 //! operation back to back, in rotating order) and reports medians. Under `cargo test` the
 //! benchmark runs once, in a few rounds.
@@ -38,6 +49,9 @@ use healthchain_ehr::{
 };
 use healthchain_enclave::client::{AttestedSession, connect};
 use healthchain_enclave::host::{EnclaveBackend, SimulatedConfig, SimulatedEnclave, new_platform_secret};
+use healthchain_ledger::contracts::PRIVILEGE_WRITE_EHR;
+use healthchain_ledger::testing::dev_key;
+use healthchain_ledger::{DeployParams, Deployment, Ledger, deploy};
 
 const ROWS: usize = 10_000;
 /// Distinct t1 values: SELECT and UPDATE match ROWS / DISTINCT_T1 rows.
@@ -249,12 +263,25 @@ fn realistic_ehrs(count: usize) -> Vec<Vec<u8>> {
 /// One CreateMany request per batch: PATIENTS_PER_BATCH fresh patients, each with a warrant
 /// naming `doctor`, BATCH EHRs between them.
 fn ingest_batches(doctor: &EthKey, bodies: &[Vec<u8>], batches: usize) -> Vec<Vec<u8>> {
-    let domain = eip712::domain(CHAIN_ID, REGISTRY);
+    batches_for(&eip712::domain(CHAIN_ID, REGISTRY), doctor, bodies, batches, BATCH, "ehr")
+}
+
+/// `batches` CreateMany requests of `size` EHRs each, with PATIENTS_PER_BATCH × size / BATCH
+/// fresh patients per batch, warrants signed under `domain`, ids prefixed with `tag`.
+fn batches_for(
+    domain: &alloy_sol_types::Eip712Domain,
+    doctor: &EthKey,
+    bodies: &[Vec<u8>],
+    batches: usize,
+    size: usize,
+    tag: &str,
+) -> Vec<Vec<u8>> {
+    let patients = (PATIENTS_PER_BATCH * size / BATCH).max(1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     let mut rng = rand::rng();
     (0..batches)
         .map(|b| {
-            let warrants: Vec<WireWarrant> = (0..PATIENTS_PER_BATCH)
+            let warrants: Vec<WireWarrant> = (0..patients)
                 .map(|_| {
                     let patient = EthKey::generate(&mut rng);
                     let warrant = Warrant {
@@ -266,19 +293,19 @@ fn ingest_batches(doctor: &EthKey, bodies: &[Vec<u8>], batches: usize) -> Vec<Ve
                         }],
                         aux: B256::ZERO,
                     };
-                    (&SignedWarrant::sign(&patient, warrant, &domain)).into()
+                    (&SignedWarrant::sign(&patient, warrant, domain)).into()
                 })
                 .collect();
-            let ehrs = (0..BATCH)
+            let ehrs = (0..size)
                 .map(|i| BatchEhr {
-                    warrant: (i % PATIENTS_PER_BATCH) as u32,
+                    warrant: (i % patients) as u32,
                     ehr: NewEhr {
-                        ehr_id: format!("ehr-{b}-{i}"),
+                        ehr_id: format!("{tag}-{b}-{i}"),
                         status: 1,
                         ehr_type: 1,
                         hospitals: vec![Address::repeat_byte(0x4b)],
                         expected_hash: None,
-                        body: bodies[(b * BATCH + i) % bodies.len()].clone(),
+                        body: bodies[(b * size + i) % bodies.len()].clone(),
                     },
                 })
                 .collect();
@@ -298,6 +325,151 @@ fn ingest(transport: &mut dyn Transport, batches: &[Vec<u8>]) -> f64 {
         }
     }
     (batches.len() * BATCH) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A durable embedded chain with the contracts deployed, an approved hospital and a doctor
+/// allowed to write EHRs, and the runtime that drives it.
+struct ChainFixture {
+    runtime: tokio::runtime::Runtime,
+    chain: healthchain_chain::Chain,
+    connection: healthchain_ledger::client::Connection,
+    deployment: Deployment,
+    doctor: EthKey,
+    _dir: tempfile::TempDir,
+}
+
+impl ChainFixture {
+    fn new() -> Self {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let dir = tempfile::tempdir().expect("chain directory");
+        let chain = healthchain_chain::Chain::open(
+            healthchain_chain::ChainConfig::default(),
+            healthchain_chain::Storage::Dir(dir.path().to_path_buf()),
+        )
+        .expect("durable embedded chain");
+        let (hospital, doctor) = (dev_key(1), dev_key(2));
+        let (connection, deployment) = runtime.block_on(async {
+            let connection = healthchain_ledger::client::Connection::embedded(&chain).await.expect("connection");
+            let deployment = deploy(&connection.account(&dev_key(0)), None, &DeployParams::default())
+                .await
+                .expect("deploy")
+                .deployment;
+            let as_key = |key: &EthKey| Ledger::new(&connection, None, key, deployment);
+            let word = |tag: &str| alloy_primitives::keccak256(tag.as_bytes());
+            as_key(&hospital).directory().register_hospital(word("hospital")).await.expect("hospital");
+            as_key(&dev_key(0)).directory().approve_hospital(hospital.address()).await.expect("approval");
+            as_key(&hospital)
+                .directory()
+                .register_doctor(doctor.address(), word("doctor"), word("gp"), PRIVILEGE_WRITE_EHR)
+                .await
+                .expect("doctor");
+            (connection, deployment)
+        });
+        Self { runtime, chain, connection, deployment, doctor, _dir: dir }
+    }
+
+    fn ledger(&self, key: &EthKey) -> Ledger {
+        Ledger::new(&self.connection, None, key, self.deployment)
+    }
+
+    fn domain(&self) -> alloy_sol_types::Eip712Domain {
+        eip712::domain(self.deployment.consortium.chain_id, self.deployment.consortium.ehr_registry)
+    }
+
+    /// The EHR enclave for this deployment (admitting the doctor), its report signer
+    /// approved on the Directory.
+    fn enclave(&self, state: &Path) -> SimulatedEnclave {
+        let mut config =
+            SimulatedConfig::new(env!("CARGO_BIN_EXE_healthchain-ehr-enclave"), state, new_platform_secret());
+        config.args = vec![
+            "--chain-id".into(),
+            self.deployment.consortium.chain_id.to_string(),
+            "--ehr-registry".into(),
+            self.deployment.consortium.ehr_registry.to_string(),
+            "--doctor".into(),
+            self.doctor.address().to_string(),
+        ];
+        let enclave = SimulatedEnclave::launch(config).expect("the EHR enclave launches");
+        let evidence = enclave.evidence();
+        let word = |tag: &str| alloy_primitives::keccak256(tag.as_bytes());
+        self.runtime
+            .block_on(self.ledger(&dev_key(0)).approve_enclave_everywhere(
+                evidence.report_signer.into(),
+                B256::from(evidence.measurement),
+                word("encryption key"),
+                word("session key"),
+            ))
+            .expect("enclave approved");
+        enclave
+    }
+}
+
+/// What one end-to-end run measured.
+struct EndToEnd {
+    ehrs: usize,
+    total: Duration,
+    /// Time in `CreateMany` calls (session, enclave, SQLCipher, tree, report).
+    enclave: Duration,
+    /// Time in `anchorBatch` calls until their receipts (sequential runs only: in pipelined
+    /// runs it overlaps the enclave's).
+    chain: Duration,
+    gas_per_batch: u64,
+}
+
+/// Stores every batch through `session` and anchors its root on the chain; `pipelined`
+/// sends batch k's anchor while the enclave stores batch k + 1.
+fn end_to_end(
+    fixture: &ChainFixture,
+    session: &mut AttestedSession<'_, SimulatedEnclave>,
+    batches: &[Vec<u8>],
+    pipelined: bool,
+) -> EndToEnd {
+    let registry = fixture.ledger(&fixture.doctor).ehr();
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(B256, u32, Vec<u8>)>();
+    let anchoring = {
+        let registry = registry.clone();
+        fixture.runtime.spawn(async move {
+            let (mut chain, mut gas) = (Duration::ZERO, 0);
+            while let Some((root, count, signature)) = receiver.recv().await {
+                let start = Instant::now();
+                let tx = registry.anchor_batch(root, count, &signature).await.expect("batch anchored");
+                chain += start.elapsed();
+                assert_eq!(tx.event.count, count);
+                gas = tx.receipt.gas_used;
+            }
+            (chain, gas)
+        })
+    };
+    let (mut ehrs, mut enclave, mut chain, mut gas) = (0, Duration::ZERO, Duration::ZERO, 0);
+    let start = Instant::now();
+    for batch in batches {
+        let began = Instant::now();
+        let reply: EhrReply =
+            postcard::from_bytes(&session.call_raw(APP_NAME, batch.clone()).expect("the enclave answers"))
+                .expect("reply decodes");
+        let (root, count, signature) = match reply.expect("batch stored") {
+            EhrResponse::WrittenMany { root, count, signature, .. } => (root, count, signature),
+            other => panic!("unexpected answer {other:?}"),
+        };
+        enclave += began.elapsed();
+        ehrs += count as usize;
+        if pipelined {
+            sender.send((root, count, signature)).expect("anchoring task runs");
+        } else {
+            let began = Instant::now();
+            let tx = fixture.runtime.block_on(registry.anchor_batch(root, count, &signature)).expect("batch anchored");
+            chain += began.elapsed();
+            gas = tx.receipt.gas_used;
+        }
+    }
+    drop(sender);
+    let (pipelined_chain, pipelined_gas) = fixture.runtime.block_on(anchoring).expect("anchoring task");
+    let total = start.elapsed();
+    if pipelined {
+        (chain, gas) = (pipelined_chain, pipelined_gas);
+    }
+    EndToEnd { ehrs, total, enclave, chain, gas_per_batch: gas }
 }
 
 /// fsync latency of this machine's storage (context for every durable commit above).
@@ -418,6 +590,27 @@ fn main() {
     let session = connect(&enclave, doctor.clone(), trusted(&enclave)).expect("session");
     let remote_rate = ingest(&mut Remote { session }, &remote_batches);
 
+    // Ingest end to end: enclave + SQLCipher + on-chain anchoring.
+    let fixture = ChainFixture::new();
+    let e2e_enclave = fixture.enclave(&dir.path().join("e2e"));
+    let mut e2e_session = connect(&e2e_enclave, fixture.doctor.clone(), trusted(&e2e_enclave)).expect("session");
+    let e2e_total = if full { 60_000 } else { 20_000 };
+    let mut e2e = Vec::new();
+    for size in [1_000usize, 10_000] {
+        for pipelined in [false, true] {
+            let mode = if pipelined { "pipelined" } else { "sequential" };
+            let batches = batches_for(
+                &fixture.domain(),
+                &fixture.doctor,
+                &bodies,
+                e2e_total / size,
+                size,
+                &format!("{mode}-{size}"),
+            );
+            e2e.push((size, mode, end_to_end(&fixture, &mut e2e_session, &batches, pipelined)));
+        }
+    }
+
     criterion.final_summary();
     let fsync_after = fsync_latency(dir.path());
     println!();
@@ -463,4 +656,34 @@ fn main() {
         "ingest (CreateMany, {BATCH} EHRs of ~{average} B per batch, {PATIENTS_PER_BATCH} new patients+warrants per batch, {ingest_count} batches): \
          in process {local_rate:.0} EHRs/s, across the process boundary {remote_rate:.0} EHRs/s (goal ≥ 50,000/s; seed 001: 5,000/s)"
     );
+    println!(
+        "ingest end to end (enclave process + SQLCipher + Merkle tree/proofs + EhrRegistry.anchorBatch on a durable embedded chain, \
+         {} cores; an EHR counts once stored and its root's receipt is back):",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<7} {:<11} {:>7} {:>12} {:>15} {:>13} {:>11} {:>11} {:>12}",
+        "batch", "mode", "EHRs", "EHRs/s e2e", "enclave+SQL ms", "chain ms", "enclave %", "gas/batch", "gas/EHR"
+    );
+    for (size, mode, run) in &e2e {
+        println!(
+            "{:<7} {:<11} {:>7} {:>12.0} {:>15.1} {:>13.1} {:>10.0}% {:>11} {:>12.1}",
+            size,
+            mode,
+            run.ehrs,
+            run.ehrs as f64 / run.total.as_secs_f64(),
+            ms(run.enclave),
+            ms(run.chain),
+            100.0 * run.enclave.as_secs_f64() / run.total.as_secs_f64(),
+            run.gas_per_batch,
+            run.gas_per_batch as f64 / *size as f64,
+        );
+    }
+    println!(
+        "(enclave+SQL and chain are summed call times; in pipelined runs the chain's overlaps the enclave's. \
+         Goal ≥ 50,000 EHRs/s end to end on 2 cores; seed 001: 5,000/s)"
+    );
+    drop(e2e_session);
+    drop(e2e_enclave);
+    fixture.chain.shutdown();
 }

@@ -7,7 +7,10 @@
 //! prepared statements inside the enclave.
 
 use alloy_primitives::{Address, B256};
-use healthchain_crypto::eip712::{DoctorTerm, SignedWarrant, Warrant};
+use alloy_sol_types::Eip712Domain;
+use healthchain_crypto::eip712::{self, DoctorTerm, EhrBatch, SignedWarrant, Warrant};
+use healthchain_crypto::merkle::{self, EhrLeaf, MerkleError};
+use healthchain_crypto::signing::SignatureError;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EhrError;
@@ -185,7 +188,8 @@ impl TryFrom<&WireWarrant> for SignedWarrant {
 pub enum EhrResponse {
     /// [`EhrRequest::Create`] or [`EhrRequest::Update`] committed (durably).
     Written(Receipt),
-    /// [`EhrRequest::CreateMany`] committed (durably): one hash per entry, in order.
+    /// [`EhrRequest::CreateMany`] committed (durably): one hash per entry, in order, and the
+    /// batch's Merkle root with the enclave's report for `EhrRegistry.anchorBatch`.
     WrittenMany {
         /// The warrant ids, in the order of the request's warrants.
         warrant_ids: Vec<B256>,
@@ -193,6 +197,15 @@ pub enum EhrResponse {
         ehr_hashes: Vec<B256>,
         /// When (enclave clock, unix seconds).
         at: u64,
+        /// Root of the Merkle tree over the batch's EHRs (leaf `i` = entry `i`, see
+        /// [`healthchain_crypto::merkle`]).
+        root: B256,
+        /// Number of leaves (= entries).
+        count: u32,
+        /// The enclave's EIP-712 `EhrBatch(caller, root, count)` under `EhrRegistry`'s
+        /// domain, signed with its report key ([`BatchReport::check`]).
+        #[serde(with = "healthchain_enclave::bytes")]
+        signature: Vec<u8>,
     },
     /// [`EhrRequest::Get`].
     Ehr(EhrRecord),
@@ -257,9 +270,70 @@ pub struct EhrRecord {
     pub author: Address,
     /// The warrant it was written under.
     pub warrant_id: B256,
+    /// Where this version sits in the batch it was written in ([`EhrRequest::CreateMany`]);
+    /// `None` for versions written one at a time.
+    pub anchor: Option<BatchAnchor>,
     /// The EHR bytes.
     #[serde(with = "healthchain_enclave::bytes")]
     pub body: Vec<u8>,
+}
+
+impl EhrRecord {
+    /// The Merkle leaf this version is (or would be) in its batch's tree.
+    pub fn leaf(&self) -> EhrLeaf<'_> {
+        EhrLeaf {
+            patient: self.patient,
+            ehr_id: &self.ehr_id,
+            version: self.version,
+            ehr_hash: self.ehr_hash,
+            warrant_id: self.warrant_id,
+            author: self.author,
+        }
+    }
+}
+
+/// An EHR version's place in its batch: checked with [`BatchAnchor::verify`] against the root
+/// and count `EhrRegistry.batchOf(root)` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAnchor {
+    /// The batch's Merkle root (anchored with `EhrRegistry.anchorBatch`).
+    pub root: B256,
+    /// The version's leaf index in the batch.
+    pub index: u32,
+    /// The batch's leaf count, as the enclave signed it (check it against the chain's).
+    pub count: u32,
+    /// Sibling hashes from the leaf up.
+    pub proof: Vec<B256>,
+}
+
+impl BatchAnchor {
+    /// Checks that `record` (its patient, id, version, hash, warrant and author) is leaf
+    /// `index` of this batch. The caller then checks `root` and `count` on-chain.
+    pub fn verify(&self, record: &EhrRecord) -> Result<(), MerkleError> {
+        merkle::verify(self.root, self.count, self.index, &record.leaf(), &self.proof)
+    }
+}
+
+/// The enclave's report on a stored batch, as [`EhrResponse::WrittenMany`] carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchReport<'a> {
+    /// The doctor the batch was stored for (the session's caller).
+    pub doctor: Address,
+    /// The batch's Merkle root.
+    pub root: B256,
+    /// Its leaf count.
+    pub count: u32,
+    /// The enclave's signature.
+    pub signature: &'a [u8],
+}
+
+impl BatchReport<'_> {
+    /// Checks that the report is signed by `enclave` (its report signer, from its evidence
+    /// or the Directory) under `domain` (`EhrRegistry`'s), as `anchorBatch` will.
+    pub fn check(&self, domain: &Eip712Domain, enclave: Address) -> Result<(), SignatureError> {
+        let report = EhrBatch { doctor: self.doctor, root: self.root, count: self.count };
+        eip712::verify(&report, domain, self.signature, enclave)
+    }
 }
 
 /// One line of [`EhrResponse::List`].

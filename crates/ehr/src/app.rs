@@ -4,14 +4,16 @@ use std::collections::HashSet;
 
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::Eip712Domain;
-use healthchain_crypto::eip712::{self, SignedWarrant, WarrantError};
+use healthchain_crypto::eip712::{self, EhrBatch, SignedWarrant, WarrantError};
 use healthchain_crypto::hash::sha256;
+use healthchain_crypto::merkle::{self, BatchTree, EhrLeaf};
+use healthchain_crypto::signing::EthKey;
 use healthchain_enclave::runtime::{AppContext, AppError, HostServices, TrustedApp};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::api::{BenchResponse, EhrReply, EhrRequest, EhrResponse, Receipt, WireWarrant};
 use crate::auth::{Clock, Registry, RegistryError, SystemClock};
-use crate::db::{self, Database, DbKey, NewRow, WarrantState, bench_table};
+use crate::db::{self, Database, DbKey, NewRow, RowAnchor, WarrantState, bench_table};
 use crate::error::EhrError;
 use crate::view::{BatchView, BenchView, EhrView, RequestView};
 
@@ -219,6 +221,7 @@ fn new_row<'a>(
         author,
         warrant_id: admitted.warrant_id,
         body: ehr.body,
+        anchor: None,
     }
 }
 
@@ -328,7 +331,8 @@ impl EhrApp {
                 Ok(EhrResponse::Written(receipt(&admitted, ehr.ehr_id.into(), 1, hash, now)))
             }
             RequestView::CreateMany { warrants, ehrs } => {
-                create_many(gate, connection, context.host, caller, now, &warrants, &ehrs)
+                let report_key = &context.keys.report_key;
+                create_many(gate, connection, context.host, report_key, caller, now, &warrants, &ehrs)
             }
             RequestView::Update { warrant, ehr } => {
                 let doctor = gate.registered_doctor(context.host, caller)?;
@@ -412,10 +416,14 @@ fn receipt(admitted: &Admitted, ehr_id: String, version: u64, ehr_hash: B256, at
     Receipt { patient: admitted.patient, ehr_id, version, ehr_hash, warrant_id: admitted.warrant_id, at }
 }
 
+/// Stores a batch in one transaction, with each EHR's place in the batch's Merkle tree, and
+/// signs the `EhrBatch(caller, root, count)` report once the batch is durable.
+#[allow(clippy::too_many_arguments)]
 fn create_many(
     gate: &mut Gate,
     connection: &mut Connection,
     host: &mut dyn HostServices,
+    report_key: &EthKey,
     caller: Address,
     now: u64,
     warrants: &[WireWarrant],
@@ -440,8 +448,12 @@ fn create_many(
             .map_err(|error| EhrError::InBatchWarrant { index: index as u64, error: Box::new(error) })?;
         admitted.push(entry);
     }
+    // Every entry checked and hashed first: the tree needs all leaves before any row holds
+    // its proof.
     let mut used = vec![false; admitted.len()];
     let mut hashes = Vec::with_capacity(ehrs.len());
+    let mut leaves = Vec::with_capacity(ehrs.len());
+    let mut admissions = Vec::with_capacity(ehrs.len());
     for (index, entry) in ehrs.iter().enumerate() {
         let in_batch = |error| EhrError::InBatch { index: index as u64, error: Box::new(error) };
         let warrant = entry.warrant as usize;
@@ -452,18 +464,46 @@ fn create_many(
             ))));
         };
         let hash = check_ehr(&entry.ehr).map_err(in_batch)?;
-        db::insert_ehr(&transaction, &new_row(&entry.ehr, admission, caller, 1, now, now, hash)).map_err(in_batch)?;
+        let leaf = EhrLeaf {
+            patient: admission.patient,
+            ehr_id: entry.ehr.ehr_id,
+            version: 1,
+            ehr_hash: hash,
+            warrant_id: admission.warrant_id,
+            author: caller,
+        };
+        leaves.push(leaf.hash());
         used[warrant] = true;
         hashes.push(hash);
+        admissions.push(admission);
+    }
+    let tree = BatchTree::new(&leaves).map_err(|e| EhrError::InvalidRequest(e.to_string()))?;
+    let (root, count) = (tree.root(), tree.count());
+    for (index, ((entry, admission), hash)) in ehrs.iter().zip(&admissions).zip(&hashes).enumerate() {
+        let in_batch = |error| EhrError::InBatch { index: index as u64, error: Box::new(error) };
+        // `index < count ≤ u32::MAX`: the tree was built over these entries.
+        let leaf = index as u32;
+        let proof = tree.proof(leaf).map_err(|e| in_batch(EhrError::InvalidRequest(e.to_string())))?;
+        let row = NewRow {
+            anchor: Some(RowAnchor { root, index: leaf, count, proof: merkle::proof_to_bytes(&proof) }),
+            ..new_row(&entry.ehr, admission, caller, 1, now, now, *hash)
+        };
+        db::insert_ehr(&transaction, &row).map_err(in_batch)?;
     }
     for (admission, _) in admitted.iter().zip(&used).filter(|(_, used)| **used) {
         Gate::record(&transaction, admission)?;
     }
     transaction.commit()?;
+    // Signed only once the batch is durable: a report never names EHRs the store lacks.
+    let report = EhrBatch { doctor: caller, root, count };
+    let signature = eip712::sign(report_key, &report, &gate.domain).to_vec();
     Ok(EhrResponse::WrittenMany {
         warrant_ids: admitted.iter().map(|a| a.warrant_id).collect(),
         ehr_hashes: hashes,
         at: now,
+        root,
+        count,
+        signature,
     })
 }
 

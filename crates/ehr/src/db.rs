@@ -1,7 +1,7 @@
 //! The SQLCipher database: opening it with a raw key, the schema, and the fixed,
 //! prepared statements every request maps to.
 //!
-//! # Schema (`PRAGMA user_version = 1`)
+//! # Schema (`PRAGMA user_version = 2`)
 //!
 //! ```sql
 //! -- Current version of every EHR (seed 001 chaincode fields + the bytes).
@@ -19,6 +19,12 @@
 //!     author     BLOB    NOT NULL,  -- the doctor who wrote this version
 //!     warrant_id BLOB    NOT NULL,  -- EIP-712 signing hash of the warrant
 //!     body       BLOB    NOT NULL,  -- the EHR bytes (FHIR Bundle JSON)
+//!     -- version 2: where a version written by CreateMany sits in its batch's Merkle tree
+//!     -- (all NULL for versions written one at a time)
+//!     batch_root  BLOB,             -- the root the doctor anchors on EhrRegistry
+//!     batch_index INTEGER,          -- leaf index
+//!     batch_count INTEGER,          -- leaves in the batch
+//!     batch_proof BLOB,             -- sibling hashes, 32 bytes each, leaf layer first
 //!     UNIQUE (patient, ehr_id)
 //! );
 //! -- Earlier versions, moved here by updates (same columns).
@@ -46,19 +52,32 @@ use std::thread::JoinHandle;
 
 use alloy_primitives::{Address, B256};
 use healthchain_crypto::hash::sha256;
+use healthchain_crypto::merkle;
 use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, Row, params};
 use zeroize::Zeroizing;
 
-use crate::api::{BenchRow, EhrRecord, EhrSummary};
+use crate::api::{BatchAnchor, BenchRow, EhrRecord, EhrSummary};
 use crate::error::EhrError;
 
 /// The database file's name inside the enclave's data directory.
 pub const DB_FILE: &str = "ehr.db";
 
 /// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1 → 2: the batch anchor columns of `ehr` and `ehr_history`.
+const ADD_BATCH_COLUMNS: &str = "
+    ALTER TABLE ehr ADD COLUMN batch_root BLOB;
+    ALTER TABLE ehr ADD COLUMN batch_index INTEGER;
+    ALTER TABLE ehr ADD COLUMN batch_count INTEGER;
+    ALTER TABLE ehr ADD COLUMN batch_proof BLOB;
+    ALTER TABLE ehr_history ADD COLUMN batch_root BLOB;
+    ALTER TABLE ehr_history ADD COLUMN batch_index INTEGER;
+    ALTER TABLE ehr_history ADD COLUMN batch_count INTEGER;
+    ALTER TABLE ehr_history ADD COLUMN batch_proof BLOB;
+    PRAGMA user_version = 2;";
 
 /// Page cache per connection, in KiB.
 const CACHE_KIB: i64 = 64 * 1024;
@@ -234,12 +253,13 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// Creates the schema if the database is new; refuses a schema from a newer version.
+/// Creates the schema if the database is new, adds the batch anchor columns to a version 1
+/// database; refuses a schema from a newer version.
 pub fn migrate(connection: &Connection) -> Result<(), EhrError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     match version {
         0 => {
-            connection.execute_batch(
+            connection.execute_batch(&format!(
                 "BEGIN IMMEDIATE;
                  CREATE TABLE IF NOT EXISTS ehr (
                      id INTEGER PRIMARY KEY,
@@ -260,9 +280,13 @@ pub fn migrate(connection: &Connection) -> Result<(), EhrError> {
                      warrant_id BLOB PRIMARY KEY, patient BLOB NOT NULL,
                      written INTEGER NOT NULL, revoked INTEGER NOT NULL) WITHOUT ROWID;
                  CREATE TABLE IF NOT EXISTS test (id INTEGER, t1 INTEGER, t2 REAL, t3 TEXT);
-                 PRAGMA user_version = 1;
-                 COMMIT;",
-            )?;
+                 {ADD_BATCH_COLUMNS}
+                 COMMIT;"
+            ))?;
+            Ok(())
+        }
+        1 => {
+            connection.execute_batch(&format!("BEGIN IMMEDIATE; {ADD_BATCH_COLUMNS} COMMIT;"))?;
             Ok(())
         }
         SCHEMA_VERSION => Ok(()),
@@ -273,8 +297,8 @@ pub fn migrate(connection: &Connection) -> Result<(), EhrError> {
 }
 
 /// The columns of `ehr` and `ehr_history` in the order [`read_record`] expects.
-const RECORD_COLUMNS: &str =
-    "patient, ehr_id, version, created_at, updated_at, status, ehr_type, ehr_hash, hospitals, author, warrant_id, body";
+const RECORD_COLUMNS: &str = "patient, ehr_id, version, created_at, updated_at, status, ehr_type, ehr_hash, hospitals, \
+     author, warrant_id, body, batch_root, batch_index, batch_count, batch_proof";
 
 /// A version of an EHR as written to the database.
 pub(crate) struct NewRow<'a> {
@@ -290,6 +314,17 @@ pub(crate) struct NewRow<'a> {
     pub author: Address,
     pub warrant_id: B256,
     pub body: &'a [u8],
+    /// Set for versions written in a batch.
+    pub anchor: Option<RowAnchor>,
+}
+
+/// Where a version written in a batch sits in the batch's Merkle tree.
+pub(crate) struct RowAnchor {
+    pub root: B256,
+    pub index: u32,
+    pub count: u32,
+    /// The proof's hashes, concatenated.
+    pub proof: Vec<u8>,
 }
 
 fn hospitals_blob(hospitals: &[Address]) -> Vec<u8> {
@@ -310,6 +345,18 @@ fn b256(row: &Row<'_>, index: usize) -> rusqlite::Result<B256> {
     B256::try_from(bytes.as_slice()).map_err(|_| corrupt("hash"))
 }
 
+fn read_anchor(row: &Row<'_>) -> rusqlite::Result<Option<BatchAnchor>> {
+    let root: Option<Vec<u8>> = row.get(12)?;
+    let Some(root) = root else { return Ok(None) };
+    let proof: Vec<u8> = row.get(15)?;
+    Ok(Some(BatchAnchor {
+        root: B256::try_from(root.as_slice()).map_err(|_| corrupt("batch root"))?,
+        index: row.get(13)?,
+        count: row.get(14)?,
+        proof: merkle::proof_from_bytes(&proof).ok_or_else(|| corrupt("batch proof"))?,
+    }))
+}
+
 fn read_record(row: &Row<'_>) -> rusqlite::Result<EhrRecord> {
     let hospitals: Vec<u8> = row.get(8)?;
     if !hospitals.len().is_multiple_of(20) {
@@ -327,6 +374,7 @@ fn read_record(row: &Row<'_>) -> rusqlite::Result<EhrRecord> {
         hospitals: hospitals.chunks_exact(20).map(Address::from_slice).collect(),
         author: address(row, 9)?,
         warrant_id: b256(row, 10)?,
+        anchor: read_anchor(row)?,
         body: row.get(11)?,
     })
 }
@@ -341,11 +389,10 @@ fn check_integrity(record: EhrRecord) -> Result<EhrRecord, EhrError> {
 /// Inserts the current version of a new EHR; [`EhrError::Duplicate`] if the patient
 /// already has one with this id.
 pub(crate) fn insert_ehr(connection: &Connection, row: &NewRow<'_>) -> Result<(), EhrError> {
-    let mut statement = connection.prepare_cached(
-        "INSERT INTO ehr (patient, ehr_id, version, created_at, updated_at, status, ehr_type, ehr_hash, hospitals,
-                          author, warrant_id, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?;
+    let mut statement = connection.prepare_cached(&format!(
+        "INSERT INTO ehr ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))?;
+    let anchor = row.anchor.as_ref();
     let result = statement.execute(params![
         row.patient.as_slice(),
         row.ehr_id,
@@ -359,6 +406,10 @@ pub(crate) fn insert_ehr(connection: &Connection, row: &NewRow<'_>) -> Result<()
         row.author.as_slice(),
         row.warrant_id.as_slice(),
         row.body,
+        anchor.map(|a| a.root.as_slice()),
+        anchor.map(|a| a.index),
+        anchor.map(|a| a.count),
+        anchor.map(|a| a.proof.as_slice()),
     ]);
     match result {
         Ok(_) => Ok(()),
@@ -389,9 +440,11 @@ pub(crate) fn replace_ehr(connection: &Connection, row: &NewRow<'_>) -> Result<(
     archive.execute(params![row.patient.as_slice(), row.ehr_id])?;
     let mut update = connection.prepare_cached(
         "UPDATE ehr SET version = ?3, updated_at = ?4, status = ?5, ehr_type = ?6, ehr_hash = ?7, hospitals = ?8,
-                        author = ?9, warrant_id = ?10, body = ?11
+                        author = ?9, warrant_id = ?10, body = ?11,
+                        batch_root = ?12, batch_index = ?13, batch_count = ?14, batch_proof = ?15
          WHERE patient = ?1 AND ehr_id = ?2",
     )?;
+    let anchor = row.anchor.as_ref();
     let changed = update.execute(params![
         row.patient.as_slice(),
         row.ehr_id,
@@ -404,6 +457,10 @@ pub(crate) fn replace_ehr(connection: &Connection, row: &NewRow<'_>) -> Result<(
         row.author.as_slice(),
         row.warrant_id.as_slice(),
         row.body,
+        anchor.map(|a| a.root.as_slice()),
+        anchor.map(|a| a.index),
+        anchor.map(|a| a.count),
+        anchor.map(|a| a.proof.as_slice()),
     ])?;
     if changed != 1 {
         return Err(EhrError::Storage(format!("update of EHR '{}' changed {changed} rows", row.ehr_id)));

@@ -23,6 +23,13 @@
 //!   must match it) and checked again on every read.
 //! - **Requests are typed** ([`EhrRequest`], postcard): no SQL crosses the boundary; each
 //!   request maps to fixed statements, prepared once and cached per connection.
+//! - **Batches are anchored by one Merkle root.** [`EhrRequest::CreateMany`] builds a Merkle
+//!   tree over the EHRs it stores ([`healthchain_crypto::merkle`]: leaf = patient, id,
+//!   version, hash, warrant, author), stores with each EHR its root, leaf index, leaf count
+//!   and proof ([`BatchAnchor`], returned in [`EhrRecord::anchor`]), and signs
+//!   `EhrBatch(caller, root, count)` with the enclave's report key after the commit; the
+//!   doctor anchors it with `EhrRegistry.anchorBatch` (one transaction per batch, ~60k gas
+//!   whatever its size), so each EHR stays verifiable on its own against the chain.
 //! - **Durability**: WAL with `synchronous = FULL`; a write is answered only after its
 //!   transaction committed (WAL fsynced). A background thread checkpoints the WAL
 //!   ([`db::Database`]); the connection keeps a 64 MiB page cache so a 1,000-EHR batch
@@ -50,8 +57,8 @@ mod error;
 mod view;
 
 pub use api::{
-    BatchEhr, BenchRequest, BenchResponse, BenchRow, EhrRecord, EhrReply, EhrRequest, EhrResponse, EhrSummary, NewEhr,
-    Receipt, WireTerm, WireWarrant,
+    BatchAnchor, BatchEhr, BatchReport, BenchRequest, BenchResponse, BenchRow, EhrRecord, EhrReply, EhrRequest,
+    EhrResponse, EhrSummary, NewEhr, Receipt, WireTerm, WireWarrant,
 };
 pub use app::{APP_NAME, EhrApp, EhrConfig, KEY_LABEL, MAX_BATCH, MAX_BATCH_WARRANTS, MAX_EHR_ID_LEN, MAX_HOSPITALS};
 pub use auth::{

@@ -108,7 +108,7 @@ pub struct LocalEnclave {
 impl LocalEnclave {
     /// Runs `app` with its data and sealed blobs in `data_dir`, as code `measurement` on
     /// the platform with `platform_secret` (fresh report and encryption keys; the EHR
-    /// application uses only the sealing key).
+    /// application uses the sealing key and, for batch reports, the report key).
     pub fn new(app: EhrApp, data_dir: impl Into<PathBuf>, platform_secret: [u8; 32], measurement: [u8; 32]) -> Self {
         let data_dir = data_dir.into();
         let mut rng = rand::rng();
@@ -127,6 +127,12 @@ impl LocalEnclave {
     pub fn with_ledger(mut self, ledger: Arc<dyn LedgerSource>) -> Self {
         self.host = self.host.with_ledger(ledger);
         self
+    }
+
+    /// The address of this enclave's report key (what signs batch reports; what an admin
+    /// approves on the Directory).
+    pub fn report_signer(&self) -> Address {
+        self.keys.report_key.address()
     }
 
     /// The data directory.

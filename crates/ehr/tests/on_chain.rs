@@ -332,3 +332,50 @@ fn hospital_fetch_serves_approved_hospitals_the_ehrs_naming_them() {
     });
     assert!(matches!(enclave.call(a, &request), Err(EhrError::NotApprovedHospital { caller, .. }) if caller == a));
 }
+
+/// The whole batched path: the enclave stores a batch and signs its root; once an admin has
+/// approved the enclave, the doctor anchors it on `EhrRegistry`; every EHR the patient reads
+/// back proves its place against the root and count the chain holds.
+#[test]
+fn a_batch_root_anchored_on_chain_proves_every_ehr() {
+    let consortium = Consortium::new();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let mut enclave = consortium.enclave(dir.path(), &clock);
+    let (patient, doctor) = (dev_key(PATIENT), dev_key(DOCTOR));
+    let (body, _) = bundle("Bill_Reinger");
+    let ehrs: Vec<_> = (0..25)
+        .map(|i| BatchEhr {
+            warrant: 0,
+            ehr: ehr_naming(&format!("v{i:02}"), &[HOSPITAL_A], &truncated_bundle(&body, 1 + i % 6)),
+        })
+        .collect();
+    let request = EhrRequest::CreateMany { warrants: vec![consortium.warrant(&patient, &[&doctor], 1)], ehrs };
+    let Ok(EhrResponse::WrittenMany { root, count, signature, .. }) = enclave.call(doctor.address(), &request) else {
+        panic!("expected WrittenMany")
+    };
+    let registry = consortium.ledger(DOCTOR).ehr();
+    consortium.runtime.block_on(async {
+        // Not yet approved: the chain refuses the report.
+        let refused = registry.anchor_batch(root, count, &signature).await.unwrap_err();
+        assert!(matches!(
+            refused.contract_error(),
+            Some(healthchain_ledger::errors::ContractError::UnapprovedEnclave { enclave: e }) if *e == enclave.report_signer()
+        ));
+        consortium
+            .ledger(ADMIN)
+            .approve_enclave_everywhere(enclave.report_signer(), word("m"), word("ek"), word("sk"))
+            .await
+            .unwrap();
+        let anchored = registry.anchor_batch(root, count, &signature).await.unwrap();
+        assert_eq!((anchored.event.root, anchored.event.count, anchored.event.enclave), (root, 25, enclave.report_signer()));
+    });
+    let on_chain = consortium.runtime.block_on(consortium.ledger(PATIENT).ehr().batch_of(root)).unwrap();
+    assert_eq!((on_chain.doctor, on_chain.count), (doctor.address(), 25));
+    for i in 0..25 {
+        let record = current(&mut enclave, patient.address(), &format!("v{i:02}"));
+        let anchor = record.anchor.clone().expect("anchored");
+        assert_eq!((anchor.root, anchor.count), (root, on_chain.count));
+        anchor.verify(&record).unwrap();
+    }
+}

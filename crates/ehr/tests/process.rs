@@ -164,3 +164,38 @@ fn acknowledged_writes_survive_a_killed_enclave() {
         other => panic!("expected the EHR, got {other:?}"),
     }
 }
+
+#[test]
+fn batch_reports_are_signed_by_the_enclave_process_report_key() {
+    let state = tempfile::tempdir().unwrap();
+    let (patient, doctor) = (key(1), key(2));
+    let enclave = launch(state.path(), &[&doctor], &[]);
+    let report_signer: alloy_primitives::Address = enclave.evidence().report_signer.into();
+    let mut session = connect(&enclave, doctor.clone(), trusted(&enclave)).unwrap();
+    let (body, _) = bundle("Lupe_Little");
+    let ehrs: Vec<_> = (0..37)
+        .map(|i| healthchain_ehr::BatchEhr {
+            warrant: 0,
+            ehr: new_ehr(&format!("b{i:02}"), truncated_bundle(&body, 1 + i % 4)),
+        })
+        .collect();
+    let request = EhrRequest::CreateMany { warrants: vec![live_warrant(&patient, &[&doctor])], ehrs };
+    let EhrResponse::WrittenMany { root, count, signature, .. } = client::call(&mut session, &request).unwrap() else {
+        panic!("expected WrittenMany")
+    };
+    let domain = healthchain_crypto::eip712::domain(CHAIN_ID, REGISTRY);
+    let report = healthchain_ehr::BatchReport { doctor: doctor.address(), root, count, signature: &signature };
+    report.check(&domain, report_signer).unwrap();
+    assert!(report.check(&domain, doctor.address()).is_err());
+
+    let mut as_patient = connect(&enclave, patient.clone(), trusted(&enclave)).unwrap();
+    for i in [0usize, 18, 36] {
+        let get = EhrRequest::Get { patient: patient.address(), ehr_id: format!("b{i:02}"), version: None };
+        let EhrResponse::Ehr(record) = client::call(&mut as_patient, &get).unwrap() else { panic!("expected an EHR") };
+        let anchor = record.anchor.clone().expect("anchored");
+        assert_eq!((anchor.root, anchor.index, anchor.count), (root, i as u32, 37));
+        anchor.verify(&record).unwrap();
+        let altered = healthchain_ehr::EhrRecord { ehr_hash: B256::repeat_byte(9), ..record };
+        assert!(anchor.verify(&altered).is_err());
+    }
+}

@@ -329,8 +329,10 @@ fn create_many_commits_a_batch_in_one_transaction() {
         })
         .collect();
     let response = enclave.call(doctor.address(), &EhrRequest::CreateMany { warrants, ehrs: ehrs.clone() }).unwrap();
-    let EhrResponse::WrittenMany { warrant_ids, ehr_hashes, at } = response else { panic!("expected WrittenMany") };
-    assert_eq!((warrant_ids.len(), ehr_hashes.len(), at), (3, 300, NOW));
+    let EhrResponse::WrittenMany { warrant_ids, ehr_hashes, at, count, .. } = response else {
+        panic!("expected WrittenMany")
+    };
+    assert_eq!((warrant_ids.len(), ehr_hashes.len(), at, count), (3, 300, NOW, 300));
     for (entry, hash) in ehrs.iter().zip(&ehr_hashes) {
         assert_eq!(*hash, B256::from(sha256(&entry.ehr.body)));
     }

@@ -176,6 +176,17 @@ pub struct EhrHead {
     pub ehr_type: u16,
 }
 
+/// An anchored EHR batch (`batchOf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchoredBatch {
+    /// The doctor who anchored it (the enclave's report names them).
+    pub doctor: Address,
+    /// Number of EHRs (leaves) in the batch's tree.
+    pub count: u32,
+    /// Block time of the anchoring (0: the root is not anchored).
+    pub anchored_at: u64,
+}
+
 /// One write of an EHR batch: under `warrants[warrant_index]` as its doctor `doctor_index`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EhrWrite {
@@ -765,6 +776,25 @@ impl EhrRegistryClient {
         let receipt: Receipt = self.account.send("EhrRegistry", self.address, &call, U256::ZERO).await?;
         let event = receipt.events::<EhrRegistry::HashUpdated>(self.address);
         Ok(Tx { receipt, event })
+    }
+
+    /// `anchorBatch(root, count, enclaveSignature)`: anchors a batch the enclave stored for the
+    /// sender (its EIP-712 `EhrBatch(sender, root, count)` report).
+    pub async fn anchor_batch(
+        &self,
+        root: B256,
+        count: u32,
+        enclave_signature: &[u8],
+    ) -> Result<Tx<EhrRegistry::BatchAnchored>, LedgerError> {
+        let call =
+            EhrRegistry::anchorBatchCall { root, count, enclaveSignature: Bytes::copy_from_slice(enclave_signature) };
+        self.tx(call, U256::ZERO).await
+    }
+
+    /// `batchOf(root)`.
+    pub async fn batch_of(&self, root: B256) -> Result<AnchoredBatch, LedgerError> {
+        let b = self.view(EhrRegistry::batchOfCall { root }).await?;
+        Ok(AnchoredBatch { doctor: b.doctor, count: b.count, anchored_at: b.anchoredAt })
     }
 
     /// `query(patient)`.

@@ -64,6 +64,8 @@ sol! {
         error UnknownWarrantIndex(uint256 index);
         error EhrExists(address patient);
         error UnknownEhr(address patient);
+        error EmptyBatch();
+        error BatchAlreadyAnchored(bytes32 root);
     }
 }
 
@@ -324,6 +326,15 @@ pub enum ContractError {
         /// The patient.
         patient: Address,
     },
+    /// An EHR batch must hold at least one EHR.
+    #[error("EmptyBatch: an anchored EHR batch must hold at least one EHR")]
+    EmptyBatch,
+    /// The batch root was anchored before.
+    #[error("BatchAlreadyAnchored({root}): this batch root is already anchored; a root is anchored once")]
+    BatchAlreadyAnchored {
+        /// The root.
+        root: B256,
+    },
     // ---- built-ins
     /// `Error(string)` (`require` with a message).
     #[error("reverted: {0}")]
@@ -441,6 +452,8 @@ impl ContractError {
             ContractError::UnknownWarrantIndex { .. } => "UnknownWarrantIndex",
             ContractError::EhrExists { .. } => "EhrExists",
             ContractError::UnknownEhr { .. } => "UnknownEhr",
+            ContractError::EmptyBatch => "EmptyBatch",
+            ContractError::BatchAlreadyAnchored { .. } => "BatchAlreadyAnchored",
             ContractError::Message(_) => "Error",
             ContractError::Panic { .. } => "Panic",
             ContractError::Empty => "",
@@ -533,6 +546,10 @@ impl From<Union> for ContractError {
             }
             Union::EhrExists(E::EhrExists { patient }) => ContractError::EhrExists { patient },
             Union::UnknownEhr(E::UnknownEhr { patient }) => ContractError::UnknownEhr { patient },
+            Union::EmptyBatch(_) => ContractError::EmptyBatch,
+            Union::BatchAlreadyAnchored(E::BatchAlreadyAnchored { root }) => {
+                ContractError::BatchAlreadyAnchored { root }
+            }
         }
     }
 }
@@ -660,7 +677,7 @@ mod tests {
     #[test]
     fn union_covers_every_artifact_error() {
         let errors = abi_errors();
-        assert!(errors.len() >= 52, "{} errors in the ABIs", errors.len());
+        assert!(errors.len() >= 54, "{} errors in the ABIs", errors.len());
         for (contract, selector, signature) in &errors {
             assert_eq!(
                 ContractError::signature_of(*selector),

@@ -321,6 +321,22 @@ impl<'a> Events<'a> {
         self.consortium(self.ledger.deployment().consortium.ehr_registry, t).await
     }
 
+    /// `BatchAnchored`, optionally of one doctor and/or one root.
+    pub async fn batches_anchored(
+        &self,
+        doctor: Option<Address>,
+        root: Option<B256>,
+    ) -> Result<Vec<EventLog<EhrRegistry::BatchAnchored>>, LedgerError> {
+        let mut t = Topics::any();
+        if let Some(d) = doctor {
+            t = t.with(1, d);
+        }
+        if let Some(r) = root {
+            t = t.with(2, r);
+        }
+        self.consortium(self.ledger.deployment().consortium.ehr_registry, t).await
+    }
+
     /// `WarrantRevokedByPatient`, optionally of one patient.
     pub async fn warrants_revoked(
         &self,

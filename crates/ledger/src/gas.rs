@@ -13,7 +13,7 @@
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_sol_types::SolValue;
-use healthchain_crypto::eip712::{self, CompletionReport, DoctorTerm, SignedWarrant, UpdateReport, Warrant};
+use healthchain_crypto::eip712::{self, CompletionReport, DoctorTerm, EhrBatch, SignedWarrant, UpdateReport, Warrant};
 use healthchain_crypto::signing::EthKey;
 
 use crate::bindings::RecordRegistry;
@@ -52,6 +52,9 @@ pub const PAPER_TABLE_3: [(&str, u64); 7] = [
 
 /// Number of EHR writes in each measured `writeBatch`.
 pub const BATCH_SIZE: usize = 20;
+
+/// Number of EHRs the measured `anchorBatch` root stands for (per-EHR row only).
+pub const ANCHOR_BATCH_SIZE: u32 = 1_000;
 
 /// Measures every operation on `embedded` and, if given, on `external`, in one run.
 pub async fn gas_table(embedded: &Connection, external: Option<&Connection>) -> Result<Vec<GasRow>, LedgerError> {
@@ -351,5 +354,16 @@ async fn measure(conn: &Connection, salt: B256, t0: u64) -> Result<Vec<(String, 
     clock.tick().await?;
     let r = patient.ehr().revoke_warrant(&w.warrant).await?;
     put("EhrRegistry.revokeWarrant", r.receipt.gas_used);
+
+    // One root for a whole batch, whatever its size (the gas does not depend on `count`).
+    let batch = EhrBatch { doctor: doctor.address(), root: word("batch-root"), count: ANCHOR_BATCH_SIZE };
+    let sig = eip712::sign(&enclave, &batch, &ehr_domain);
+    clock.tick().await?;
+    let r = doctor.ehr().anchor_batch(batch.root, batch.count, &sig).await?;
+    put("EhrRegistry.anchorBatch (one root, any batch size)", r.receipt.gas_used);
+    put(
+        &format!("EhrRegistry.anchorBatch, per EHR of a {ANCHOR_BATCH_SIZE}-EHR batch"),
+        r.receipt.gas_used.div_ceil(u64::from(ANCHOR_BATCH_SIZE)),
+    );
     Ok(rows)
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_sol_types::SolStruct;
 use healthchain_crypto::chameleon;
-use healthchain_crypto::eip712::{self, CompletionReport, DoctorTerm, SignedWarrant, UpdateReport, Warrant};
+use healthchain_crypto::eip712::{self, CompletionReport, DoctorTerm, EhrBatch, SignedWarrant, UpdateReport, Warrant};
 use healthchain_crypto::keywrap::{self, Purpose};
 use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
 use healthchain_crypto::signing::EthKey;
@@ -1089,6 +1089,65 @@ async fn ehr_write_batch(env: Arc<Env>) -> R {
     Ok(())
 }
 
+/// `anchorBatch`: one root per batch, signed by an approved enclave for the calling doctor,
+/// anchored once.
+async fn ehr_anchor_batch(env: Arc<Env>) -> R {
+    let fx = Fx::new(&env).await?;
+    fx.clinic().await?;
+    let domain = eip712::domain(fx.chain_id, fx.d.consortium.ehr_registry);
+    let root = word("batch root");
+    let report = |doctor: Address, count: u32| EhrBatch { doctor, root, count };
+    let sig = eip712::sign(&fx.enclave, &report(fx.doctor.address(), 1_000), &domain);
+    let ehr = fx.doctor.ehr();
+    ensure_eq!(ehr.batch_of(root).await?.anchored_at, 0);
+
+    // Not a doctor: refused before the signature is looked at.
+    expect_revert!(fx.outsider.ehr().anchor_batch(root, 1_000, &sig), ContractError::UnregisteredDoctor);
+    // Signed by a key that is not an approved enclave.
+    let forged = eip712::sign(&fx.stranger, &report(fx.doctor.address(), 1_000), &domain);
+    expect_revert!(
+        ehr.anchor_batch(root, 1_000, &forged),
+        ContractError::UnapprovedEnclave { enclave } if *enclave == fx.stranger.address()
+    );
+    // The report names another doctor, another count, or was signed for another contract.
+    expect_revert!(fx.doctor2.ehr().anchor_batch(root, 1_000, &sig), ContractError::UnapprovedEnclave { .. });
+    expect_revert!(ehr.anchor_batch(root, 999, &sig), ContractError::UnapprovedEnclave { .. });
+    let elsewhere = eip712::sign(
+        &fx.enclave,
+        &report(fx.doctor.address(), 1_000),
+        &eip712::domain(fx.chain_id, fx.d.consortium.update_log),
+    );
+    expect_revert!(ehr.anchor_batch(root, 1_000, &elsewhere), ContractError::UnapprovedEnclave { .. });
+    expect_revert!(ehr.anchor_batch(root, 1_000, &malleable(&sig)), ContractError::MalformedSignature);
+    let empty = eip712::sign(&fx.enclave, &report(fx.doctor.address(), 0), &domain);
+    expect_revert!(ehr.anchor_batch(root, 0, &empty), ContractError::EmptyBatch);
+
+    let t = ehr.anchor_batch(root, 1_000, &sig).await?;
+    ensure_eq!(
+        (t.event.doctor, t.event.root, t.event.count, t.event.enclave),
+        (fx.doctor.address(), root, 1_000u32, fx.enclave.address())
+    );
+    let anchored = fx.patient.ehr().batch_of(root).await?;
+    ensure_eq!((anchored.doctor, anchored.count), (fx.doctor.address(), 1_000u32));
+    ensure!(anchored.anchored_at > 0, "{anchored:?}");
+    // Once only: the same report again, or another enclave's report of the same root.
+    expect_revert!(
+        ehr.anchor_batch(root, 1_000, &sig),
+        ContractError::BatchAlreadyAnchored { root: r } if *r == root
+    );
+    let again = eip712::sign(&fx.enclave2, &report(fx.doctor.address(), 5), &domain);
+    expect_revert!(ehr.anchor_batch(root, 5, &again), ContractError::BatchAlreadyAnchored { .. });
+    let events = fx.patient.events().batches_anchored(Some(fx.doctor.address()), None).await?;
+    ensure_eq!(events.iter().map(|e| e.event.root).collect::<Vec<_>>(), vec![root]);
+    // A revoked enclave's reports are refused from then on.
+    let other_root = word("second batch");
+    let later =
+        eip712::sign(&fx.enclave2, &EhrBatch { doctor: fx.doctor.address(), root: other_root, count: 3 }, &domain);
+    fx.admin.directory().revoke_enclave(fx.enclave2.address()).await?;
+    expect_revert!(ehr.anchor_batch(other_root, 3, &later), ContractError::UnapprovedEnclave { .. });
+    Ok(())
+}
+
 // ------------------------------------------------------------------------------------------
 // Client behaviour
 
@@ -1378,6 +1437,7 @@ scenarios!(
     ehr_reverts,
     ehr_group_order,
     ehr_write_batch,
+    ehr_anchor_batch,
     client_nonces,
     client_connect_checks,
     transfer_failures_and_binding,
