@@ -1,18 +1,19 @@
 //! `healthchain hospital …`, `healthchain patient …`, `healthchain doctor …`: the clinical
 //! side (seed 001, TrustHealth §4.3) on the embedded defaults.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use alloy_primitives::Address;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use healthchain_core::clinical::{
-    Doctor, EhrCheck, EhrDraft, Hospital, Patient, SealedWarrant, TreatmentKeyDelivery, approve_hospital,
+    ClinicalError, Doctor, EhrCheck, EhrDraft, Hospital, Patient, SealedWarrant, TreatmentKeyDelivery, approve_hospital,
 };
 use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::host::EnclaveProgram;
 use healthchain_crypto::eip712::DoctorTerm;
-use healthchain_ehr::EhrRecord;
+use healthchain_ehr::{EhrError, EhrRecord};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -86,6 +87,14 @@ pub enum HospitalCommand {
 
 #[derive(Subcommand)]
 pub enum PatientCommand {
+    /// Publish the patient's X25519 key on the consortium Directory (derived from its
+    /// account key), so a hospital can seal a treatment key to it; once, before the first
+    /// treatment key.
+    PublishKey {
+        /// The patient's key.
+        #[arg(long)]
+        key: String,
+    },
     /// Sign a warrant for one doctor or an ordered group and seal it under the treatment
     /// key (written to OUT; hand it to the doctors).
     Warrant {
@@ -148,36 +157,48 @@ pub enum PatientEhrCommand {
 
 #[derive(Subcommand)]
 pub enum DoctorCommand {
-    /// Write BUNDLE as an EHR under the patient's warrant: its hash on EhrRegistry, the EHR
-    /// into the enclave's SQLCipher store.
-    Write {
+    /// Publish the doctor's X25519 key on the consortium Directory (derived from its
+    /// account key), so a hospital can seal treatment keys to it; once, before the first
+    /// treatment key.
+    PublishKey {
         /// The doctor's key.
         #[arg(long)]
         key: String,
-        /// The treatment key delivery the hospital gave the doctor.
-        #[arg(long)]
-        treatment_key: PathBuf,
-        /// The sealed warrant the patient gave the doctor.
-        #[arg(long)]
-        warrant: PathBuf,
-        /// The EHR's id (unique per patient).
-        #[arg(long)]
-        ehr_id: String,
-        /// A new version of an existing EHR rather than a new one.
-        #[arg(long)]
-        update: bool,
-        /// Hospitals that may fetch it.
-        #[arg(long = "hospital")]
-        hospitals: Vec<Address>,
-        /// Seed 001 status code.
-        #[arg(long, default_value_t = 1)]
-        status: u16,
-        /// Seed 001 EHR type code.
-        #[arg(long = "type", default_value_t = 1)]
-        ehr_type: u16,
-        /// The EHR (a FHIR R4 Bundle).
-        bundle: PathBuf,
     },
+    /// Write BUNDLE as an EHR under the patient's warrant: its hash on EhrRegistry, the EHR
+    /// into the enclave's SQLCipher store.
+    Write(WriteArgs),
+}
+
+/// `healthchain doctor write`.
+#[derive(Args)]
+pub struct WriteArgs {
+    /// The doctor's key.
+    #[arg(long)]
+    key: String,
+    /// The treatment key delivery the hospital gave the doctor.
+    #[arg(long)]
+    treatment_key: PathBuf,
+    /// The sealed warrant the patient gave the doctor.
+    #[arg(long)]
+    warrant: PathBuf,
+    /// The EHR's id (unique per patient).
+    #[arg(long)]
+    ehr_id: String,
+    /// A new version of an existing EHR rather than a new one.
+    #[arg(long)]
+    update: bool,
+    /// Hospitals that may fetch it.
+    #[arg(long = "hospital")]
+    hospitals: Vec<Address>,
+    /// Seed 001 status code.
+    #[arg(long, default_value_t = 1)]
+    status: u16,
+    /// Seed 001 EHR type code.
+    #[arg(long = "type", default_value_t = 1)]
+    ehr_type: u16,
+    /// The EHR (a FHIR R4 Bundle).
+    bundle: PathBuf,
 }
 
 async fn open(home: &Path) -> Result<Environment> {
@@ -191,6 +212,43 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     Ok(serde_json::from_slice(&read(path)?).map_err(|e| format!("{} is not a {what}: {e}", path.display()))?)
+}
+
+/// The current time in unix seconds, as the enclave's clock and the embedded chain's next
+/// block see it (the chain's latest block may be much older when nothing was written
+/// lately).
+fn unix_now() -> Result<u32> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| "the system clock is before 1970")?;
+    Ok(u32::try_from(since.as_secs()).map_err(|_| "the system clock is after 2106")?)
+}
+
+/// Where a treatment key cannot be sealed because a recipient never published its
+/// X25519 key, says which command publishes it.
+fn with_publish_hint(error: ClinicalError) -> Box<dyn std::error::Error> {
+    match error {
+        ClinicalError::NoSessionKey(_) => format!(
+            "{error}; the patient runs `healthchain patient publish-key --key NAME` and each doctor \
+             `healthchain doctor publish-key --key NAME` before the hospital seals a treatment key to them"
+        )
+        .into(),
+        other => other.into(),
+    }
+}
+
+/// Where the store refused a new EHR whose id exists, or a new version of one that does not,
+/// says which flag was meant.
+fn with_update_hint(error: ClinicalError, update: bool) -> Box<dyn std::error::Error> {
+    match (&error, update) {
+        (ClinicalError::Refused(EhrError::Duplicate { .. }), false) => {
+            format!("{error}; pass --update to write a new version of it").into()
+        }
+        (ClinicalError::Refused(EhrError::NotFound { .. }), true) => {
+            format!("{error}; leave out --update to create it").into()
+        }
+        _ => error.into(),
+    }
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
@@ -219,7 +277,7 @@ pub fn run_hospital(keystore: &Path, home: &Path, command: HospitalCommand) -> R
             }
             HospitalCommand::TreatmentKey { key, patient, doctors, out } => {
                 let hospital = Hospital::new(&env, unlock(keystore, &key)?).await?;
-                let delivery = hospital.assign_treatment_key(patient, &doctors).await?;
+                let delivery = hospital.assign_treatment_key(patient, &doctors).await.map_err(with_publish_hint)?;
                 write_json(&out, &delivery)?;
                 say!(
                     "treatment key for {patient} sealed to the patient and {} doctors: {}",
@@ -241,6 +299,13 @@ pub fn run_patient(keystore: &Path, home: &Path, command: PatientCommand) -> Res
     runtime()?.block_on(async {
         let env = open(home).await?;
         match command {
+            PatientCommand::PublishKey { key } => {
+                let patient = Patient::new(&env, unlock(keystore, &key)?).await?;
+                say!(
+                    "patient {}: X25519 key published on the Directory; hospitals can seal treatment keys to it",
+                    patient.address()
+                );
+            }
             PatientCommand::Warrant { key, treatment_key, doctors, from, until, out } => {
                 let key = unlock(keystore, &key)?;
                 let delivery: TreatmentKeyDelivery = read_json(&treatment_key, "treatment key delivery")?;
@@ -248,7 +313,7 @@ pub fn run_patient(keystore: &Path, home: &Path, command: PatientCommand) -> Res
                 let patient = Patient::new(&env, key).await?;
                 let start = match from {
                     Some(text) => moment(&text, false)?,
-                    None => env.connection.timestamp().await? as u32,
+                    None => unix_now()?,
                 };
                 let end = match until {
                     Some(text) => moment(&text, true)?,
@@ -304,8 +369,23 @@ pub fn run_patient(keystore: &Path, home: &Path, command: PatientCommand) -> Res
 }
 
 pub fn run_doctor(keystore: &Path, home: &Path, command: DoctorCommand) -> Result<ExitCode> {
-    let DoctorCommand::Write { key, treatment_key, warrant, ehr_id, update, hospitals, status, ehr_type, bundle } =
-        command;
+    match command {
+        DoctorCommand::PublishKey { key } => runtime()?.block_on(async {
+            let env = open(home).await?;
+            let doctor = Doctor::new(&env, unlock(keystore, &key)?).await?;
+            say!(
+                "doctor {}: X25519 key published on the Directory; hospitals can seal treatment keys to it",
+                doctor.address()
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
+        DoctorCommand::Write(args) => write(keystore, home, args),
+    }
+}
+
+/// `healthchain doctor write`: the bundle is validated before anything is unlocked or sent.
+fn write(keystore: &Path, home: &Path, args: WriteArgs) -> Result<ExitCode> {
+    let WriteArgs { key, treatment_key, warrant, ehr_id, update, hospitals, status, ehr_type, bundle } = args;
     let report = healthchain_fhir::validate_files([&bundle], healthchain_fhir::Mode::Resource);
     if !report.is_ok() {
         return Err(format!("not valid FHIR R4, nothing written:\n{report}").into());
@@ -320,7 +400,7 @@ pub fn run_doctor(keystore: &Path, home: &Path, command: DoctorCommand) -> Resul
         let doctor = Doctor::new(&env, key).await?;
         let warrant = doctor.open_warrant(&ptk, &sealed)?;
         let draft = EhrDraft { ehr_id, status, ehr_type, hospitals, body };
-        let written = doctor.write(&warrant, draft, update).await?;
+        let written = doctor.write(&warrant, draft, update).await.map_err(|e| with_update_hint(e, update))?;
         let r = &written.receipt;
         say!(
             "EHR {} version {} of {} stored in the enclave; hash {} on EhrRegistry (tx {})",
@@ -356,6 +436,20 @@ fn verdict(record: &EhrRecord, check: &EhrCheck) -> String {
     format!("{} v{} by {}: {what}", record.ehr_id, record.version, record.author)
 }
 
+/// A file name for EHR `ehr_id` unlike every name in `taken` (and added to it): the id with
+/// '/', '\\' and '.' replaced, so ids differing only there get `-2`, `-3`… rather than
+/// overwriting each other.
+fn file_name(ehr_id: &str, taken: &mut HashSet<String>) -> String {
+    let stem = ehr_id.replace(['/', '\\', '.'], "_");
+    let mut name = format!("{stem}.json");
+    let mut n = 1;
+    while !taken.insert(name.clone()) {
+        n += 1;
+        name = format!("{stem}-{n}.json");
+    }
+    name
+}
+
 /// Prints each EHR's check (and writes the EHRs into `out`); exit 1 if any is tampered.
 fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> Result<ExitCode> {
     if let Some(dir) = out {
@@ -363,6 +457,7 @@ fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> 
     }
     let intact = checked.iter().filter(|(_, check)| matches!(check, EhrCheck::Intact { .. })).count();
     let mut rows = Vec::new();
+    let mut taken = HashSet::new();
     for (record, check) in checked {
         if json {
             rows.push(serde_json::json!({
@@ -377,7 +472,7 @@ fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> 
             say!("{}", verdict(record, check));
         }
         if let Some(dir) = out {
-            let path = dir.join(format!("{}.json", record.ehr_id.replace(['/', '\\', '.'], "_")));
+            let path = dir.join(file_name(&record.ehr_id, &mut taken));
             std::fs::write(&path, &record.body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
     }

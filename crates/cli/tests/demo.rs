@@ -21,7 +21,8 @@ fn demo_json_summary_matches_the_shipped_patients() {
     assert!(summary["versions"].as_u64().unwrap() > shipped as u64, "follow-up visits became updates");
     assert_eq!(summary["versions_verified"], summary["versions"]);
     assert_eq!(summary["attacks_refused"], summary["attacks_attempted"]);
-    assert_eq!(summary["attacks_attempted"], 5 * shipped + 3);
+    // per record 5; sharing 3; seed 001 5
+    assert_eq!(summary["attacks_attempted"], 5 * shipped + 3 + 5);
     assert_eq!(summary["jobs_completed"], 2);
     // every owner is paid 1,000 gwei per job
     assert_eq!(summary["payments_wei"], (2 * shipped as u64 * 1_000_000_000_000).to_string());
@@ -30,6 +31,17 @@ fn demo_json_summary_matches_the_shipped_patients() {
     assert_eq!(summary["results"][1]["job"], "logistic_regression", "{summary}");
     assert!(summary["timings_ms"]["upload"].as_f64().unwrap() > 0.0);
     assert!(summary["timings_ms"]["share_enclave"].as_f64().unwrap() > 0.0);
+    // seed 001: patient 1 one EHR in two versions, patient 2 three doctors' EHRs, patient 3 one
+    assert_eq!(summary["ehr_patients"], 3, "{summary}");
+    assert_eq!(summary["ehr_group_case"], true);
+    assert_eq!(summary["ehrs_written"], 5);
+    assert_eq!(summary["ehr_versions_written"], 6);
+    assert_eq!(summary["ehrs_checked"], 5);
+    assert_eq!(summary["ehrs_intact"], 5);
+    assert_eq!(summary["hospital_fetched"], 5);
+    assert_eq!(summary["hospital_fetched_intact"], 5);
+    assert!(summary["timings_ms"]["ehr_write"].as_f64().unwrap() > 0.0);
+    assert!(summary.get("not_yet_run").is_none(), "the demo runs every built part");
 }
 
 #[test]
@@ -38,6 +50,17 @@ fn demo_scales_down_with_patients() {
     assert!(output.status.success());
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["records"], 2);
+    assert_eq!(summary["ehr_group_case"], true, "two patients are enough for case 2");
+    assert_eq!(summary["ehrs_written"], 4);
+    assert_eq!(summary["hospital_fetched_intact"], 4);
+
+    // one patient: seed 001's case 1 only, said so; every attack still attempted and refused
+    let output = healthchain().args(["demo", "--patients", "1"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("case 2 (three doctors in order) not run: it needs a second patient"), "{report}");
+    assert!(report.contains("1 EHRs (2 versions) written"), "{report}");
+    assert!(report.contains("attacks refused 13/13"), "{report}");
 }
 
 #[test]
@@ -342,4 +365,129 @@ fn share_commands_request_serve_run_and_read_a_result() {
     let earnings = ok(run(&["record", "earnings", "--key", "alice", "--withdraw"]));
     assert!(earnings.contains("earned and not withdrawn: 0.000005 ETH"), "{earnings}");
     assert!(earnings.contains("withdrawn 0.000005 ETH"), "{earnings}");
+}
+
+#[test]
+fn clinical_commands_enrol_seal_write_in_order_check_and_fetch() {
+    let home = tempfile::tempdir().unwrap();
+    let path = |name: &str| home.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        healthchain()
+            .args(args)
+            .arg("--keystore")
+            .arg(home.path().join("keys"))
+            .env("HEALTHCHAIN_HOME", home.path())
+            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
+            .output()
+            .unwrap()
+    };
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let refused = |output: std::process::Output| {
+        assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // `key new` prints "created key 'NAME' with address 0x…"
+    let new_key = |name: &str| ok(run(&["key", "new", name])).split_whitespace().last().unwrap().to_string();
+    let (hospital, d1, d2, patient) = (new_key("mercy"), new_key("dr-one"), new_key("dr-two"), new_key("pat"));
+
+    ok(run(&["hospital", "register", "--key", "mercy", "--name", "Mercy General, licence 0042"]));
+    ok(run(&["hospital", "approve", &hospital]));
+    for (doctor, name) in [(&d1, "Dr One"), (&d2, "Dr Two")] {
+        ok(run(&["hospital", "add-doctor", "--key", "mercy", doctor, "--name", name]));
+    }
+    let treatment_key =
+        ["hospital", "treatment-key", "--key", "mercy", "--patient", &patient, "--doctor", &d1, "--doctor", &d2];
+    let tk = path("tk.json");
+    // nobody can seal to the patient and doctors before they publish their X25519 keys
+    let stderr = refused(run(&[&treatment_key[..], &["--out", &tk]].concat()));
+    assert!(stderr.contains("has not published an X25519 key") && stderr.contains("publish-key"), "{stderr}");
+    ok(run(&["patient", "publish-key", "--key", "pat"]));
+    ok(run(&["doctor", "publish-key", "--key", "dr-one"]));
+    ok(run(&["doctor", "publish-key", "--key", "dr-two"]));
+    ok(run(&[&treatment_key[..], &["--out", &tk]].concat()));
+    let warrant = path("w.json");
+    ok(run(&[
+        "patient",
+        "warrant",
+        "--key",
+        "pat",
+        "--treatment-key",
+        &tk,
+        "--doctor",
+        &d1,
+        "--doctor",
+        &d2,
+        "--out",
+        &warrant,
+    ]));
+
+    // a shipped Synthea patient's record after its first visit, and after its second (an EHR
+    // is a self-contained FHIR R4 document: the second record version alone refers to
+    // resources of the first)
+    let synthea = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea");
+    let mut bundles: Vec<_> = std::fs::read_dir(&synthea)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    bundles.sort();
+    let versions = healthchain_fhir::split_into_versions(&std::fs::read(&bundles[0]).unwrap()).unwrap();
+    let mut entries = Vec::new();
+    let mut visits = Vec::new();
+    for version in versions.into_iter().take(2) {
+        let bundle: Value = serde_json::from_slice(&version.bytes).unwrap();
+        entries.extend(bundle["entry"].as_array().unwrap().iter().cloned());
+        let record = serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+        visits.push(serde_json::to_vec(&record).unwrap());
+    }
+    let (visit_1, visit_2) = (path("visit-1.json"), path("visit-2.json"));
+    std::fs::write(&visit_1, &visits[0]).unwrap();
+    std::fs::write(&visit_2, &visits[1]).unwrap();
+    let write = |key: &str, ehr_id: &str, file: &str| {
+        let args = ["doctor", "write", "--key", key, "--treatment-key", &tk, "--warrant", &warrant];
+        run(&[&args[..], &["--ehr-id", ehr_id, "--hospital", &hospital, file]].concat())
+    };
+    let list = || ok(run(&["patient", "ehr", "list", "--key", "pat"]));
+
+    // not FHIR R4: refused before anything is sent
+    let invalid = path("invalid.json");
+    std::fs::write(&invalid, br#"{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "effectiveDateTime": "2020-13-45"}"#)
+        .unwrap();
+    let stderr = refused(write("dr-one", "bad", &invalid));
+    assert!(stderr.contains("not valid FHIR R4, nothing written"), "{stderr}");
+    assert!(stderr.contains("Observation.effectiveDateTime"), "{stderr}");
+
+    // the second doctor of the order before the first: the chain's rule refuses, nothing stored
+    let stderr = refused(write("dr-two", "visit_1", &visit_2));
+    assert!(stderr.contains("PreviousDoctorHasNotWritten"), "{stderr}");
+    assert!(stderr.contains("must wait until every earlier doctor of the warrant has written"), "{stderr}");
+    assert!(list().contains("0 EHRs"));
+
+    // in order; ids that map to the same file name ("visit.1", "visit_1") stay apart on fetch
+    let written = ok(write("dr-one", "visit.1", &visit_1));
+    assert!(written.contains("EHR visit.1 version 1"), "{written}");
+    ok(write("dr-two", "visit_1", &visit_2));
+    let listed = list();
+    assert!(listed.contains("2 EHRs") && listed.contains("visit.1") && listed.contains("visit_1"), "{listed}");
+
+    let got = path("got.json");
+    let output = run(&["patient", "ehr", "get", "--key", "pat", "visit.1", "--out", &got]);
+    ok(output.clone());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("intact"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read(&got).unwrap(), visits[0]);
+    let checked = ok(run(&["patient", "ehr", "check", "--key", "pat"]));
+    assert!(checked.contains("2 EHRs, 2 intact, 0 tampered"), "{checked}");
+
+    let fetched_dir = home.path().join("fetched");
+    let fetched = ok(run(&["hospital", "fetch", "--key", "mercy", &patient, "--out", fetched_dir.to_str().unwrap()]));
+    assert!(fetched.contains("2 EHRs, 2 intact, 0 tampered"), "{fetched}");
+    assert_eq!(std::fs::read(fetched_dir.join("visit_1.json")).unwrap(), visits[0]);
+    assert_eq!(std::fs::read(fetched_dir.join("visit_1-2.json")).unwrap(), visits[1]);
+
+    // an id that exists without --update: the store refuses and says which flag was meant
+    let stderr = refused(write("dr-one", "visit.1", &visit_1));
+    assert!(stderr.contains("already has an EHR 'visit.1'") && stderr.contains("pass --update"), "{stderr}");
 }
