@@ -348,6 +348,21 @@ fn clinical_refusals_store_nothing() {
             assert!(matches!(error, ClinicalError::Refused(EhrError::NotApprovedHospital { .. })), "{error}");
         }
 
+        // a write the store would refuse (an id that exists without --update, a revision of
+        // an unknown id) anchors nothing: the enclave is asked before the hash is sent
+        let warrant = patient.sign_warrant(terms(&[first.address()], now - 60, month), B256::ZERO);
+        first.write(&warrant, draft("kept", body, &[]), false).await.unwrap();
+        let anchored = || async { ledger.events().hash_updated(Some(patient.address())).await.unwrap().len() };
+        assert_eq!(anchored().await, 1);
+        let error = first.write(&warrant, draft("kept", &visits[0][1..], &[]), false).await.unwrap_err();
+        assert!(matches!(error, ClinicalError::Refused(EhrError::Duplicate { .. })), "{error}");
+        let error = first.write(&warrant, draft("unknown", body, &[]), true).await.unwrap_err();
+        assert!(matches!(error, ClinicalError::Refused(EhrError::NotFound { .. })), "{error}");
+        let error = first.write(&warrant, draft("", body, &[]), false).await.unwrap_err();
+        assert!(matches!(error, ClinicalError::InvalidEhr(_)), "{error}");
+        assert_eq!(anchored().await, 1, "a refused write left a hash on the chain");
+        assert_eq!(patient.list().await.unwrap().len(), 1);
+
         // a replayed session message is refused by the enclave
         let recorder = Recorder { inner: env.backend(), last: Mutex::new(None) };
         let identity = env.enclave_identity();

@@ -30,7 +30,10 @@ use healthchain_crypto::hash::sha256;
 use healthchain_crypto::signing::EthKey;
 use healthchain_crypto::treatment::{self, Purpose, TreatmentError, TreatmentKey};
 use healthchain_ehr::client::{self as ehr_client, CallError};
-use healthchain_ehr::{EhrError, EhrRecord, EhrRequest, EhrResponse, EhrSummary, NewEhr, Receipt, WireWarrant};
+use healthchain_ehr::{
+    EhrError, EhrRecord, EhrRequest, EhrResponse, EhrSummary, MAX_EHR_ID_LEN, MAX_HOSPITALS, NewEhr, Receipt,
+    WireWarrant,
+};
 use healthchain_enclave::client::{self, ClientError};
 use healthchain_ledger::Ledger;
 use healthchain_ledger::contracts::{HospitalStatus, PRIVILEGE_WRITE_EHR};
@@ -71,6 +74,9 @@ pub enum ClinicalError {
         /// The doctor.
         doctor: Address,
     },
+    /// The EHR breaks a limit of the store (nothing was sent).
+    #[error("the EHR cannot be stored: {0}")]
+    InvalidEhr(String),
     /// A sealed warrant did not decode after opening.
     #[error("the sealed warrant is not a warrant: {0}")]
     MalformedWarrant(String),
@@ -416,10 +422,14 @@ impl<'e> Doctor<'e> {
     }
 
     /// Writes a new EHR (`revision = false`) or a new version of one (`true`) under
-    /// `warrant`: `EhrRegistry.create` (the patient's first EHR) or `update` with
-    /// `H(ehr)`, then the EHR into the enclave's store, which checks the hash against it.
-    /// The chain refuses first (unregistered doctor, not named, outside the period, out of
-    /// order, forged signature), so a refused write stores nothing anywhere.
+    /// `warrant`: `EhrRegistry.create` (the patient's first EHR) or `update` with `H(ehr)`,
+    /// then the EHR into the enclave's store, which checks the hash against it.
+    ///
+    /// Nothing is anchored that the store would refuse: the chain's rules are dry-run first
+    /// (unregistered doctor, not named, outside the period, out of order, forged signature
+    /// — the chain's refusal), then the enclave is asked whether it would admit the write
+    /// (its own gate, and the id new or existing as `revision` says), and only then is the
+    /// hash sent and the EHR stored. A refused write stores nothing anywhere.
     pub async fn write(
         &self,
         warrant: &SignedWarrant,
@@ -433,16 +443,24 @@ impl<'e> Doctor<'e> {
             .iter()
             .position(|term| term.doctor == doctor)
             .ok_or(ClinicalError::NotInWarrant { doctor })?;
+        check_draft(&draft)?;
         let hash = B256::from(sha256(&draft.body));
         let registry = self.who.ledger.ehr();
         let patient = warrant.warrant.patient;
-        let first = registry.query(patient).await?.created_at == 0;
+        let update = registry.query(patient).await?.created_at != 0;
         let (w, signature, status, kind) = (&warrant.warrant, &warrant.signature[..], draft.status, draft.ehr_type);
+        registry.check_write(update, w, signature, position, status, kind, hash, draft.hospitals.clone()).await?;
+        let wire = WireWarrant::from(warrant);
+        let preflight = EhrRequest::Preflight { warrant: wire.clone(), ehr_id: draft.ehr_id.clone(), revision };
+        match self.who.call(preflight).await? {
+            EhrResponse::Admissible => {}
+            other => return Err(ClinicalError::Unexpected(format!("{other:?}"))),
+        }
         let hospitals = draft.hospitals.clone();
-        let tx = if first {
-            registry.create(w, signature, position, status, kind, hash, hospitals).await?
-        } else {
+        let tx = if update {
             registry.update(w, signature, position, status, kind, hash, hospitals).await?
+        } else {
+            registry.create(w, signature, position, status, kind, hash, hospitals).await?
         };
         let ehr = NewEhr {
             ehr_id: draft.ehr_id,
@@ -452,7 +470,6 @@ impl<'e> Doctor<'e> {
             expected_hash: Some(hash),
             body: draft.body,
         };
-        let wire = WireWarrant::from(warrant);
         let request = if revision {
             EhrRequest::Update { warrant: wire, ehr }
         } else {
@@ -463,6 +480,20 @@ impl<'e> Doctor<'e> {
             other => Err(ClinicalError::Unexpected(format!("{other:?}"))),
         }
     }
+}
+
+/// The limits the store enforces on a draft, checked before anything is sent.
+fn check_draft(draft: &EhrDraft) -> Result<(), ClinicalError> {
+    let problem = if draft.ehr_id.is_empty() || draft.ehr_id.len() > MAX_EHR_ID_LEN {
+        format!("its id must be 1 to {MAX_EHR_ID_LEN} bytes, got {}", draft.ehr_id.len())
+    } else if draft.hospitals.len() > MAX_HOSPITALS {
+        format!("at most {MAX_HOSPITALS} hospitals per EHR, got {}", draft.hospitals.len())
+    } else if draft.body.is_empty() {
+        "its body is empty".into()
+    } else {
+        return Ok(());
+    };
+    Err(ClinicalError::InvalidEhr(problem))
 }
 
 /// The outcome of checking one stored EHR against the chain.

@@ -86,6 +86,19 @@ pub enum EhrRequest {
         /// The patient.
         patient: Address,
     },
+    /// Whether the caller's `Create` (`revision = false`) or `Update` (`true`) of `ehr_id`
+    /// under `warrant` would be admitted now — registration, warrant, order, and the id
+    /// new or existing — without storing anything. A doctor asks before anchoring the
+    /// hash on-chain, so a write the store would refuse leaves no hash behind. Answered
+    /// with [`EhrResponse::Admissible`] or the refusal the write would get.
+    Preflight {
+        /// The patient's warrant naming the caller.
+        warrant: WireWarrant,
+        /// The EHR's id.
+        ehr_id: String,
+        /// A new version of an existing EHR rather than a new one.
+        revision: bool,
+    },
 }
 
 /// An EHR as a doctor submits it.
@@ -226,6 +239,8 @@ pub enum EhrResponse {
     /// [`EhrRequest::HospitalFetch`]: whole EHRs (as [`EhrRequest::Get`] returns them),
     /// ordered by EHR id.
     Ehrs(Vec<EhrRecord>),
+    /// [`EhrRequest::Preflight`]: the write would be admitted now.
+    Admissible,
 }
 
 /// What a write stored: the values the chain's `EhrRegistry` will hold.

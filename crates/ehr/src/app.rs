@@ -175,14 +175,19 @@ impl Gate {
     }
 }
 
-/// Checks an EHR's limits and hash; returns its SHA-256.
-fn check_ehr(ehr: &EhrView<'_>) -> Result<B256, EhrError> {
-    if ehr.ehr_id.is_empty() || ehr.ehr_id.len() > MAX_EHR_ID_LEN {
+fn check_ehr_id(ehr_id: &str) -> Result<(), EhrError> {
+    if ehr_id.is_empty() || ehr_id.len() > MAX_EHR_ID_LEN {
         return Err(EhrError::InvalidRequest(format!(
             "EHR id must be 1 to {MAX_EHR_ID_LEN} bytes, got {}",
-            ehr.ehr_id.len()
+            ehr_id.len()
         )));
     }
+    Ok(())
+}
+
+/// Checks an EHR's limits and hash; returns its SHA-256.
+fn check_ehr(ehr: &EhrView<'_>) -> Result<B256, EhrError> {
+    check_ehr_id(ehr.ehr_id)?;
     if ehr.hospitals.len() > MAX_HOSPITALS {
         return Err(EhrError::InvalidRequest(format!(
             "at most {MAX_HOSPITALS} hospitals per EHR, got {}",
@@ -372,6 +377,19 @@ impl EhrApp {
             RequestView::List { patient } => {
                 require_patient(caller, patient)?;
                 Ok(EhrResponse::List(db::list_ehrs(connection, patient)?))
+            }
+            RequestView::Preflight { warrant, ehr_id, revision } => {
+                check_ehr_id(&ehr_id)?;
+                let doctor = gate.registered_doctor(context.host, caller)?;
+                // read only; dropped without commit
+                let transaction = connection.transaction()?;
+                let admitted = gate.admit(&transaction, &warrant, &doctor, now)?;
+                let exists = db::current_version(&transaction, admitted.patient, &ehr_id)?.is_some();
+                match (revision, exists) {
+                    (false, true) => Err(EhrError::Duplicate { patient: admitted.patient, ehr_id }),
+                    (true, false) => Err(EhrError::NotFound { patient: admitted.patient, ehr_id, version: None }),
+                    _ => Ok(EhrResponse::Admissible),
+                }
             }
             RequestView::HospitalFetch { patient } => {
                 gate.approved_hospital(context.host, caller)?;

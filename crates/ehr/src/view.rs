@@ -46,6 +46,11 @@ pub(crate) enum RequestView<'a> {
     HospitalFetch {
         patient: Address,
     },
+    Preflight {
+        warrant: WireWarrant,
+        ehr_id: String,
+        revision: bool,
+    },
 }
 
 /// [`NewEhr`], borrowing its id and body.
@@ -119,6 +124,9 @@ impl<'a> From<&'a EhrRequest> for RequestView<'a> {
                 BenchRequest::DeleteAll => BenchView::DeleteAll,
             }),
             EhrRequest::HospitalFetch { patient } => Self::HospitalFetch { patient: *patient },
+            EhrRequest::Preflight { warrant, ehr_id, revision } => {
+                Self::Preflight { warrant: warrant.clone(), ehr_id: ehr_id.clone(), revision: *revision }
+            }
         }
     }
 }
@@ -169,6 +177,7 @@ mod tests {
             EhrRequest::Bench(BenchRequest::Update { t1: 6, new_t1: 7 }),
             EhrRequest::Bench(BenchRequest::DeleteAll),
             EhrRequest::HospitalFetch { patient: Address::repeat_byte(12) },
+            EhrRequest::Preflight { warrant: warrant(), ehr_id: "g".into(), revision: true },
         ];
         for request in &requests {
             let encoded = postcard::to_stdvec(request).unwrap();

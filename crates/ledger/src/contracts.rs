@@ -746,6 +746,32 @@ impl EhrRegistryClient {
         self.tx(call, U256::ZERO).await
     }
 
+    /// Dry-runs `create` (`update = false`) or `update` as this account (`eth_call`, nothing
+    /// sent): `Ok` if the contract would accept it now, else its refusal.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn check_write(
+        &self,
+        update: bool,
+        warrant: &eip712::Warrant,
+        patient_signature: &[u8],
+        doctor_index: usize,
+        status: u16,
+        ehr_type: u16,
+        ehr_hash: B256,
+        hospitals: Vec<Address>,
+    ) -> Result<(), LedgerError> {
+        if update {
+            let call =
+                ehr_write!(updateCall, warrant, patient_signature, doctor_index, status, ehr_type, ehr_hash, hospitals);
+            self.view(call).await?;
+        } else {
+            let call =
+                ehr_write!(createCall, warrant, patient_signature, doctor_index, status, ehr_type, ehr_hash, hospitals);
+            self.view(call).await?;
+        }
+        Ok(())
+    }
+
     /// `writeBatch(warrants, writes)`: many creates/updates in one transaction; returns every
     /// `HashUpdated` in order.
     pub async fn write_batch(
