@@ -355,7 +355,7 @@ pub fn run_patient(keystore: &Path, home: &Path, command: PatientCommand) -> Res
                             None => say!("{}", String::from_utf8_lossy(&record.body)),
                         }
                         eprintln!("{}", verdict(&record, &check));
-                        return Ok(exit_code(matches!(check, EhrCheck::Intact { .. })));
+                        return Ok(exit_code(check.is_intact()));
                     }
                     PatientEhrCommand::Check { .. } => {
                         let checked = patient.check_integrity().await?;
@@ -421,6 +421,12 @@ fn exit_code(intact: bool) -> ExitCode {
 fn verdict(record: &EhrRecord, check: &EhrCheck) -> String {
     let what = match check {
         EhrCheck::Intact { hash } => format!("intact: sha-256 {hash} is on EhrRegistry"),
+        EhrCheck::IntactInBatch { hash, root } => {
+            format!("intact: sha-256 {hash}, its Merkle proof leads to root {root} anchored on EhrRegistry")
+        }
+        EhrCheck::BatchMismatch { off_chain, root, why } => {
+            format!("TAMPERED: the store's bytes hash to {off_chain}, in batch {root}: {why}")
+        }
         EhrCheck::Tampered { off_chain, on_chain } => {
             let chain = if on_chain.is_empty() {
                 "nothing".to_string()
@@ -455,7 +461,7 @@ fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> 
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let intact = checked.iter().filter(|(_, check)| matches!(check, EhrCheck::Intact { .. })).count();
+    let intact = checked.iter().filter(|(_, check)| check.is_intact()).count();
     let mut rows = Vec::new();
     let mut taken = HashSet::new();
     for (record, check) in checked {
@@ -465,7 +471,7 @@ fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> 
                 "version": record.version,
                 "author": record.author,
                 "ehr_hash": record.ehr_hash,
-                "intact": matches!(check, EhrCheck::Intact { .. }),
+                "intact": check.is_intact(),
                 "verdict": verdict(record, check),
             }));
         } else {

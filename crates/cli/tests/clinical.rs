@@ -386,3 +386,80 @@ fn clinical_refusals_store_nothing() {
         }
     });
 }
+
+#[test]
+fn a_batch_is_stored_by_the_enclave_anchored_by_one_root_and_checked_by_each_patient() {
+    let rt = runtime();
+    let home = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let env = open(home.path()).await;
+        let now = env.connection.timestamp().await.unwrap();
+        let hospital = Hospital::new(&env, dev_key(20)).await.unwrap();
+        hospital.register("Mercy General").await.unwrap();
+        approve_hospital(&env, hospital.address()).await.unwrap();
+        let doctor = Doctor::new(&env, dev_key(21)).await.unwrap();
+        hospital.add_doctor(doctor.address(), "Dr", "radiology").await.unwrap();
+        let mut patients = Vec::new();
+        for i in 0..4 {
+            patients.push(Patient::new(&env, dev_key(30 + i)).await.unwrap());
+        }
+        let warrants: Vec<SignedWarrant> = patients
+            .iter()
+            .map(|p| p.sign_warrant(terms(&[doctor.address()], now - 60, now + 30 * DAY), B256::ZERO))
+            .collect();
+        // 4 patients, up to 5 EHRs each, Synthea versions as bodies
+        let mut ehrs = Vec::new();
+        let mut per_patient = Vec::new();
+        for (i, _) in patients.iter().enumerate() {
+            let (versions, _) = synthea(i, 5);
+            per_patient.push(versions.len());
+            for (j, body) in versions.iter().enumerate() {
+                ehrs.push((i as u32, draft(&format!("batch-{j}"), body, &[hospital.address()])));
+            }
+        }
+        let count = ehrs.len();
+        let written = doctor.write_batch(&warrants, ehrs).await.unwrap();
+        assert_eq!(written.count as usize, count);
+        let ledger = env.ledger(&dev_key(30)).await.unwrap();
+        let anchored = ledger.ehr().batch_of(written.root).await.unwrap();
+        assert_eq!((anchored.doctor, anchored.count), (doctor.address(), written.count));
+        for (patient, &expected) in patients.iter().zip(&per_patient) {
+            let checked = patient.check_integrity().await.unwrap();
+            assert_eq!(checked.len(), expected);
+            for (record, check) in &checked {
+                let hash = B256::from(sha256(&record.body));
+                assert_eq!(*check, EhrCheck::IntactInBatch { hash, root: written.root });
+            }
+        }
+        assert!(hospital.fetch(patients[3].address()).await.unwrap().iter().all(|(_, c)| c.is_intact()));
+
+        // a batch the enclave stored but nobody anchored is reported, not passed
+        let backend = env.backend();
+        let identity = env.enclave_identity();
+        let (versions, _) = synthea(5, 1);
+        let request = EhrRequest::CreateMany {
+            warrants: vec![(&warrants[0]).into()],
+            ehrs: vec![healthchain_ehr::BatchEhr {
+                warrant: 0,
+                ehr: healthchain_ehr::NewEhr {
+                    ehr_id: "unanchored".into(),
+                    status: 1,
+                    ehr_type: 2,
+                    hospitals: vec![],
+                    expected_hash: None,
+                    body: versions[0].clone(),
+                },
+            }],
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut session = client::connect(backend.as_ref(), dev_key(21), identity).unwrap();
+            healthchain_ehr::client::call(&mut session, &request).unwrap();
+        })
+        .await
+        .unwrap();
+        let checked = patients[0].check_integrity().await.unwrap();
+        let (_, check) = checked.iter().find(|(r, _)| r.ehr_id == "unanchored").unwrap();
+        assert!(matches!(check, EhrCheck::BatchMismatch { why, .. } if why.contains("not anchored")), "{check:?}");
+        assert_eq!(checked.iter().filter(|(_, c)| c.is_intact()).count(), per_patient[0]);
+    });
+}

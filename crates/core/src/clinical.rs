@@ -24,6 +24,8 @@
 //! ledger key ([`treatment::account_session_secret`]) and published on first use
 //! ([`publish_session_key`]).
 
+use std::collections::HashMap;
+
 use alloy_primitives::{Address, B256, Bytes, U256};
 use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
 use healthchain_crypto::hash::sha256;
@@ -31,12 +33,12 @@ use healthchain_crypto::signing::EthKey;
 use healthchain_crypto::treatment::{self, Purpose, TreatmentError, TreatmentKey};
 use healthchain_ehr::client::{self as ehr_client, CallError};
 use healthchain_ehr::{
-    EhrError, EhrRecord, EhrRequest, EhrResponse, EhrSummary, MAX_EHR_ID_LEN, MAX_HOSPITALS, NewEhr, Receipt,
-    WireWarrant,
+    BatchAnchor, BatchEhr, BatchReport, EhrError, EhrRecord, EhrRequest, EhrResponse, EhrSummary, MAX_EHR_ID_LEN,
+    MAX_HOSPITALS, NewEhr, Receipt, WireWarrant,
 };
 use healthchain_enclave::client::{self, ClientError};
 use healthchain_ledger::Ledger;
-use healthchain_ledger::contracts::{HospitalStatus, PRIVILEGE_WRITE_EHR};
+use healthchain_ledger::contracts::{AnchoredBatch, HospitalStatus, PRIVILEGE_WRITE_EHR};
 use healthchain_ledger::errors::LedgerError;
 use serde::{Deserialize, Serialize};
 
@@ -274,8 +276,7 @@ impl<'e> Hospital<'e> {
             EhrResponse::Ehrs(records) => records,
             other => return Err(ClinicalError::Unexpected(format!("{other:?}"))),
         };
-        let anchored = Anchored::read(&self.who.ledger, patient).await?;
-        Ok(records.into_iter().map(|record| anchored.check_record(record)).collect())
+        Anchored::check_all(&self.who.ledger, patient, records).await
     }
 }
 
@@ -329,18 +330,18 @@ impl<'e> Patient<'e> {
 
     /// Checks one EHR read from the enclave against the chain.
     pub async fn check(&self, record: EhrRecord) -> Result<(EhrRecord, EhrCheck), ClinicalError> {
-        Ok(Anchored::read(&self.who.ledger, self.address()).await?.check_record(record))
+        let mut checked = Anchored::check_all(&self.who.ledger, self.address(), vec![record]).await?;
+        checked.pop().ok_or_else(|| ClinicalError::Internal("one record checked, none returned".into()))
     }
 
     /// Seed 001 "query": fetches every current EHR from the enclave, recomputes its hash and
     /// compares it with what the chain holds (see [`EhrCheck`]).
     pub async fn check_integrity(&self) -> Result<Vec<(EhrRecord, EhrCheck)>, ClinicalError> {
-        let anchored = Anchored::read(&self.who.ledger, self.address()).await?;
-        let mut out = Vec::new();
+        let mut records = Vec::new();
         for summary in self.list().await? {
-            out.push(anchored.check_record(self.get(&summary.ehr_id, None).await?));
+            records.push(self.get(&summary.ehr_id, None).await?);
         }
-        Ok(out)
+        Anchored::check_all(&self.who.ledger, self.address(), records).await
     }
 
     /// Withdraws a warrant in the enclave's store and on-chain: no doctor writes under it
@@ -482,6 +483,66 @@ impl<'e> Doctor<'e> {
     }
 }
 
+/// What a doctor's batch produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchWritten {
+    /// The Merkle root anchored on `EhrRegistry`.
+    pub root: B256,
+    /// The number of EHRs under it.
+    pub count: u32,
+    /// SHA-256 of each EHR, in the batch's order.
+    pub ehr_hashes: Vec<B256>,
+    /// The `anchorBatch` transaction.
+    pub transaction: B256,
+}
+
+impl Doctor<'_> {
+    /// Writes many new EHRs at once (`ehrs`: index into `warrants`, draft), seed 001 at
+    /// ingest rates: the enclave checks every warrant, stores the batch in one SQLCipher
+    /// transaction and signs the root of a Merkle tree over it; the root is anchored on
+    /// `EhrRegistry` with one `anchorBatch` (instead of one hash per EHR), and each EHR
+    /// keeps its proof, which [`Patient::check_integrity`] verifies against the chain.
+    ///
+    /// If the anchoring transaction fails after the enclave stored the batch, the EHRs
+    /// stay stored but unanchored, and the patient's check reports them so.
+    pub async fn write_batch(
+        &self,
+        warrants: &[SignedWarrant],
+        ehrs: Vec<(u32, EhrDraft)>,
+    ) -> Result<BatchWritten, ClinicalError> {
+        for (_, draft) in &ehrs {
+            check_draft(draft)?;
+        }
+        let request = EhrRequest::CreateMany {
+            warrants: warrants.iter().map(WireWarrant::from).collect(),
+            ehrs: ehrs
+                .into_iter()
+                .map(|(warrant, draft)| BatchEhr {
+                    warrant,
+                    ehr: NewEhr {
+                        ehr_id: draft.ehr_id,
+                        status: draft.status,
+                        ehr_type: draft.ehr_type,
+                        hospitals: draft.hospitals,
+                        expected_hash: None,
+                        body: draft.body,
+                    },
+                })
+                .collect(),
+        };
+        let (ehr_hashes, root, count, signature) = match self.who.call(request).await? {
+            EhrResponse::WrittenMany { ehr_hashes, root, count, signature, .. } => (ehr_hashes, root, count, signature),
+            other => return Err(ClinicalError::Unexpected(format!("{other:?}"))),
+        };
+        let report = BatchReport { doctor: self.address(), root, count, signature: &signature };
+        report
+            .check(&warrant_domain(self.who.env), self.who.env.verified.report_signer)
+            .map_err(|e| ClinicalError::Unexpected(format!("the enclave's batch report does not verify: {e}")))?;
+        let tx = self.who.ledger.ehr().anchor_batch(root, count, &signature).await?;
+        Ok(BatchWritten { root, count, ehr_hashes, transaction: tx.receipt.tx_hash })
+    }
+}
+
 /// The limits the store enforces on a draft, checked before anything is sent.
 fn check_draft(draft: &EhrDraft) -> Result<(), ClinicalError> {
     let problem = if draft.ehr_id.is_empty() || draft.ehr_id.len() > MAX_EHR_ID_LEN {
@@ -504,6 +565,23 @@ pub enum EhrCheck {
         /// The hash.
         hash: B256,
     },
+    /// Written in a batch: its Merkle proof leads to a root the chain anchored for its
+    /// author with this batch's size.
+    IntactInBatch {
+        /// The hash.
+        hash: B256,
+        /// The anchored root.
+        root: B256,
+    },
+    /// Written in a batch whose proof or anchoring does not hold.
+    BatchMismatch {
+        /// SHA-256 of the bytes the store returned.
+        off_chain: B256,
+        /// The root the store claims.
+        root: B256,
+        /// What does not hold.
+        why: String,
+    },
     /// It does not match the chain: tampering (or a write that never reached the chain).
     Tampered {
         /// SHA-256 of the bytes the store returned.
@@ -513,28 +591,82 @@ pub enum EhrCheck {
     },
 }
 
-/// The hashes each doctor wrote for a patient, per warrant (from `HashUpdated`).
-struct Anchored(Vec<(Address, B256, B256)>);
+impl EhrCheck {
+    /// Whether the EHR matches the chain.
+    pub fn is_intact(&self) -> bool {
+        matches!(self, EhrCheck::Intact { .. } | EhrCheck::IntactInBatch { .. })
+    }
+}
+
+/// What the chain holds for a patient's EHRs: the hashes each doctor wrote per warrant
+/// (`HashUpdated`) and the batches the patient's batched EHRs claim (`batchOf`).
+struct Anchored {
+    written: Vec<(Address, B256, B256)>,
+    batches: HashMap<B256, AnchoredBatch>,
+}
 
 impl Anchored {
-    async fn read(ledger: &Ledger, patient: Address) -> Result<Anchored, ClinicalError> {
+    async fn read(ledger: &Ledger, patient: Address, records: &[EhrRecord]) -> Result<Anchored, ClinicalError> {
         let events = ledger.events().hash_updated(Some(patient)).await?;
-        Ok(Anchored(events.into_iter().map(|e| (e.event.doctor, e.event.warrantId, e.event.ehrHash)).collect()))
+        let written = events.into_iter().map(|e| (e.event.doctor, e.event.warrantId, e.event.ehrHash)).collect();
+        let mut batches = HashMap::new();
+        for anchor in records.iter().filter_map(|r| r.anchor.as_ref()) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = batches.entry(anchor.root) {
+                entry.insert(ledger.ehr().batch_of(anchor.root).await?);
+            }
+        }
+        Ok(Anchored { written, batches })
+    }
+
+    /// Reads what the chain holds for `records` and checks each.
+    async fn check_all(
+        ledger: &Ledger,
+        patient: Address,
+        records: Vec<EhrRecord>,
+    ) -> Result<Vec<(EhrRecord, EhrCheck)>, ClinicalError> {
+        let anchored = Anchored::read(ledger, patient, &records).await?;
+        Ok(records.into_iter().map(|record| anchored.check_record(record)).collect())
     }
 
     fn check_record(&self, record: EhrRecord) -> (EhrRecord, EhrCheck) {
         let off_chain = B256::from(sha256(&record.body));
-        let on_chain: Vec<B256> = self
-            .0
-            .iter()
-            .filter(|(doctor, warrant, _)| *doctor == record.author && *warrant == record.warrant_id)
-            .map(|(_, _, hash)| *hash)
-            .collect();
-        let check = if on_chain.contains(&off_chain) {
-            EhrCheck::Intact { hash: off_chain }
-        } else {
-            EhrCheck::Tampered { off_chain, on_chain }
+        let check = match &record.anchor {
+            Some(anchor) => self.check_batched(&record, anchor, off_chain),
+            None => {
+                let on_chain: Vec<B256> = self
+                    .written
+                    .iter()
+                    .filter(|(doctor, warrant, _)| *doctor == record.author && *warrant == record.warrant_id)
+                    .map(|(_, _, hash)| *hash)
+                    .collect();
+                if on_chain.contains(&off_chain) {
+                    EhrCheck::Intact { hash: off_chain }
+                } else {
+                    EhrCheck::Tampered { off_chain, on_chain }
+                }
+            }
         };
         (record, check)
+    }
+
+    fn check_batched(&self, record: &EhrRecord, anchor: &BatchAnchor, off_chain: B256) -> EhrCheck {
+        let mismatch = |why: String| EhrCheck::BatchMismatch { off_chain, root: anchor.root, why };
+        if off_chain != record.ehr_hash {
+            return mismatch(format!("the bytes hash to {off_chain}, the batch's leaf says {}", record.ehr_hash));
+        }
+        if let Err(e) = anchor.verify(record) {
+            return mismatch(format!("its Merkle proof does not lead to the root: {e}"));
+        }
+        match self.batches.get(&anchor.root) {
+            Some(batch) if batch.anchored_at == 0 => mismatch("the root is not anchored on EhrRegistry".into()),
+            Some(batch) if batch.doctor != record.author => {
+                mismatch(format!("the root was anchored by {}, not by its author {}", batch.doctor, record.author))
+            }
+            Some(batch) if batch.count != anchor.count => {
+                mismatch(format!("the chain's batch has {} EHRs, the proof {}", batch.count, anchor.count))
+            }
+            Some(_) => EhrCheck::IntactInBatch { hash: off_chain, root: anchor.root },
+            None => mismatch("the root was not read from the chain".into()),
+        }
     }
 }

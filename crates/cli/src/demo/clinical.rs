@@ -18,9 +18,7 @@
 use std::time::Instant;
 
 use alloy_primitives::{Address, B256};
-use healthchain_core::clinical::{
-    ClinicalError, Doctor, EhrCheck, EhrDraft, Hospital, Patient, Written, approve_hospital,
-};
+use healthchain_core::clinical::{ClinicalError, Doctor, EhrDraft, Hospital, Patient, Written, approve_hospital};
 use healthchain_core::environment::Environment;
 use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
 use healthchain_crypto::hash::sha256;
@@ -272,7 +270,7 @@ pub async fn run(
             )));
         }
         summary.ehrs_checked += checked.len();
-        summary.ehrs_intact += checked.iter().filter(|(_, check)| matches!(check, EhrCheck::Intact { .. })).count();
+        summary.ehrs_intact += checked.iter().filter(|(_, check)| check.is_intact()).count();
     }
     timings.add("ehr_check", started);
 
@@ -281,7 +279,7 @@ pub async fn run(
     for one in &treated {
         let fetched = hospital.fetch(one.patient.address()).await.map_err(failed)?;
         summary.hospital_fetched += fetched.len();
-        summary.hospital_intact += fetched.iter().filter(|(_, check)| matches!(check, EhrCheck::Intact { .. })).count();
+        summary.hospital_intact += fetched.iter().filter(|(_, check)| check.is_intact()).count();
     }
     timings.add("hospital_fetch", started);
     if summary.hospital_fetched != summary.ehrs_checked {
