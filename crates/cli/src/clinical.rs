@@ -10,15 +10,13 @@ use clap::{Args, Subcommand};
 use healthchain_core::clinical::{
     ClinicalError, Doctor, EhrCheck, EhrDraft, Hospital, Patient, SealedWarrant, TreatmentKeyDelivery, approve_hospital,
 };
-use healthchain_core::environment::{ChainStorage, Environment};
-use healthchain_core::host::EnclaveProgram;
 use healthchain_crypto::eip712::DoctorTerm;
 use healthchain_ehr::{EhrError, EhrRecord};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::output::say;
-use crate::records::{moment, read, unlock};
+use crate::records::{moment, open, read, runtime, unlock};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -199,15 +197,6 @@ pub struct WriteArgs {
     ehr_type: u16,
     /// The EHR (a FHIR R4 Bundle).
     bundle: PathBuf,
-}
-
-async fn open(home: &Path) -> Result<Environment> {
-    let program = EnclaveProgram::current_exe()?;
-    Ok(Environment::open(home, &program, ChainStorage::Durable).await?)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {

@@ -138,6 +138,17 @@ pub fn default_home() -> PathBuf {
     crate::keys::data_dir().join("embedded")
 }
 
+/// The durable embedded environment in `home`, with this binary as the enclave.
+pub(crate) async fn open(home: &Path) -> Result<Environment> {
+    let program = EnclaveProgram::current_exe()?;
+    Ok(Environment::open(home, &program, ChainStorage::Durable).await?)
+}
+
+/// A multi-threaded runtime (enclave calls run on blocking threads).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
 pub(crate) fn unlock(keystore: &Path, name: &str) -> Result<healthchain_crypto::signing::EthKey> {
     Ok(Keystore::open(keystore)?.unlock(name, &crate::keys::passphrase(false)?)?)
 }
@@ -172,10 +183,8 @@ fn print_record(record: &OwnedRecord) {
 }
 
 pub fn run(keystore: &Path, home: &Path, command: RecordCommand) -> Result<std::process::ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let program = EnclaveProgram::current_exe()?;
-        let env = Environment::open(home, &program, ChainStorage::Durable).await?;
+    runtime()?.block_on(async {
+        let env = open(home).await?;
         match command {
             RecordCommand::Upload { key, bundle } => {
                 let key = unlock(keystore, &key)?;

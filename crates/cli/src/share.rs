@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use clap::Subcommand;
-use healthchain_core::environment::{ChainStorage, Environment, committee_member_key};
-use healthchain_core::host::EnclaveProgram;
+use healthchain_core::environment::committee_member_key;
 use healthchain_core::share::{CommitteeMember, DataUser, catalog};
 use healthchain_jobs::{JobResult, JobSpec};
 
 use crate::output::{ether, say};
-use crate::records::{read, unlock};
+use crate::records::{open, read, runtime, unlock};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -80,15 +79,6 @@ pub enum CommitteeCommand {
         #[arg(long, default_value_t = 2)]
         interval: u64,
     },
-}
-
-async fn open(home: &Path) -> Result<Environment> {
-    let program = EnclaveProgram::current_exe()?;
-    Ok(Environment::open(home, &program, ChainStorage::Durable).await?)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn job_spec(path: &Path) -> Result<(Vec<u8>, JobSpec)> {
