@@ -48,6 +48,21 @@ fn terms(doctors: &[Address], from: u64, until: u64) -> Vec<DoctorTerm> {
     doctors.iter().map(|&doctor| DoctorTerm { doctor, notBefore: from, notAfter: until }).collect()
 }
 
+/// Hospital `dev_key(20)`, registered and approved, with the doctors `dev_key(i)` for `i`
+/// in `keys` enrolled.
+async fn hospital_with_doctors(env: &Environment, keys: std::ops::Range<u32>) -> (Hospital<'_>, Vec<Doctor<'_>>) {
+    let hospital = Hospital::new(env, dev_key(20)).await.unwrap();
+    hospital.register("Mercy General, licence 0042").await.unwrap();
+    approve_hospital(env, hospital.address()).await.unwrap();
+    let mut doctors = Vec::new();
+    for i in keys {
+        let doctor = Doctor::new(env, dev_key(i)).await.unwrap();
+        hospital.add_doctor(doctor.address(), &format!("Dr {i}"), "cardiology").await.unwrap();
+        doctors.push(doctor);
+    }
+    (hospital, doctors)
+}
+
 async fn open(home: &Path) -> Environment {
     Environment::open(home, &program(), ChainStorage::Durable).await.expect("environment")
 }
@@ -88,18 +103,7 @@ fn one_doctor_and_an_ordered_group_write_ehrs_patients_check_and_hospitals_fetch
     let (family_1, family_2) = rt.block_on(async {
         let env = open(home.path()).await;
         let now = env.connection.timestamp().await.unwrap();
-        let hospital = Hospital::new(&env, dev_key(20)).await.unwrap();
-        hospital.register("Mercy General, licence 0042").await.unwrap();
-        approve_hospital(&env, hospital.address()).await.unwrap();
-        let doctors: Vec<Doctor> = {
-            let mut out = Vec::new();
-            for i in 21..24 {
-                let doctor = Doctor::new(&env, dev_key(i)).await.unwrap();
-                hospital.add_doctor(doctor.address(), &format!("Dr {i}"), "cardiology").await.unwrap();
-                out.push(doctor);
-            }
-            out
-        };
+        let (hospital, doctors) = hospital_with_doctors(&env, 21..24).await;
         let patient_1 = Patient::new(&env, dev_key(30)).await.unwrap();
         let patient_2 = Patient::new(&env, dev_key(31)).await.unwrap();
         let other_hospital = Address::repeat_byte(0x77);
@@ -255,13 +259,7 @@ fn clinical_refusals_store_nothing() {
     rt.block_on(async {
         let env = open(home.path()).await;
         let now = env.connection.timestamp().await.unwrap();
-        let hospital = Hospital::new(&env, dev_key(20)).await.unwrap();
-        hospital.register("Mercy General").await.unwrap();
-        approve_hospital(&env, hospital.address()).await.unwrap();
-        let enrolled = [Doctor::new(&env, dev_key(21)).await.unwrap(), Doctor::new(&env, dev_key(22)).await.unwrap()];
-        for doctor in &enrolled {
-            hospital.add_doctor(doctor.address(), "Dr", "oncology").await.unwrap();
-        }
+        let (_, enrolled) = hospital_with_doctors(&env, 21..23).await;
         let stranger = Doctor::new(&env, dev_key(25)).await.unwrap();
         let patient = Patient::new(&env, dev_key(30)).await.unwrap();
         let ledger = env.ledger(&dev_key(30)).await.unwrap();
@@ -272,7 +270,7 @@ fn clinical_refusals_store_nothing() {
             assert_eq!(ledger.ehr().query(patient.address()).await.unwrap().created_at, 0, "a hash was anchored");
         };
         let month = now + 30 * DAY;
-        let [first, second] = &enrolled;
+        let [first, second] = &enrolled[..] else { unreachable!("two doctors") };
 
         // unregistered doctor
         let warrant = patient.sign_warrant(terms(&[stranger.address()], now - 60, month), B256::ZERO);
@@ -394,11 +392,8 @@ fn a_batch_is_stored_by_the_enclave_anchored_by_one_root_and_checked_by_each_pat
     rt.block_on(async {
         let env = open(home.path()).await;
         let now = env.connection.timestamp().await.unwrap();
-        let hospital = Hospital::new(&env, dev_key(20)).await.unwrap();
-        hospital.register("Mercy General").await.unwrap();
-        approve_hospital(&env, hospital.address()).await.unwrap();
-        let doctor = Doctor::new(&env, dev_key(21)).await.unwrap();
-        hospital.add_doctor(doctor.address(), "Dr", "radiology").await.unwrap();
+        let (hospital, mut doctors) = hospital_with_doctors(&env, 21..22).await;
+        let doctor = doctors.remove(0);
         let mut patients = Vec::new();
         for i in 0..4 {
             patients.push(Patient::new(&env, dev_key(30 + i)).await.unwrap());

@@ -8,6 +8,24 @@ fn healthchain() -> Command {
     Command::new(env!("CARGO_BIN_EXE_healthchain"))
 }
 
+/// Runs the binary with `args` on the environment and keystore in `home`.
+fn run_in(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    healthchain()
+        .args(args)
+        .arg("--keystore")
+        .arg(home.join("keys"))
+        .env("HEALTHCHAIN_HOME", home)
+        .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a run that must succeed.
+fn ok(output: std::process::Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[test]
 fn demo_json_summary_matches_the_shipped_patients() {
     let output = healthchain().args(["demo", "--json"]).output().expect("run healthchain");
@@ -248,16 +266,7 @@ fn a_closed_output_pipe_is_not_a_crash() {
 #[test]
 fn record_commands_import_update_history_and_verify_across_runs() {
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        healthchain()
-            .args(args)
-            .arg("--keystore")
-            .arg(home.path().join("keys"))
-            .env("HEALTHCHAIN_HOME", home.path())
-            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| run_in(home.path(), args);
     assert!(run(&["key", "new", "alice"]).status.success());
     let synthea = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea");
     let mut bundles: Vec<_> = std::fs::read_dir(&synthea).unwrap().map(|e| e.unwrap().path()).collect();
@@ -300,20 +309,7 @@ fn record_commands_import_update_history_and_verify_across_runs() {
 #[test]
 fn share_commands_request_serve_run_and_read_a_result() {
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        healthchain()
-            .args(args)
-            .arg("--keystore")
-            .arg(home.path().join("keys"))
-            .env("HEALTHCHAIN_HOME", home.path())
-            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .output()
-            .unwrap()
-    };
-    let ok = |output: std::process::Output| {
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let run = |args: &[&str]| run_in(home.path(), args);
     ok(run(&["key", "new", "alice"]));
     ok(run(&["key", "new", "lab"]));
     let synthea = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fhir/synthea");
@@ -371,20 +367,7 @@ fn share_commands_request_serve_run_and_read_a_result() {
 fn clinical_commands_enrol_seal_write_in_order_check_and_fetch() {
     let home = tempfile::tempdir().unwrap();
     let path = |name: &str| home.path().join(name).to_str().unwrap().to_string();
-    let run = |args: &[&str]| {
-        healthchain()
-            .args(args)
-            .arg("--keystore")
-            .arg(home.path().join("keys"))
-            .env("HEALTHCHAIN_HOME", home.path())
-            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .output()
-            .unwrap()
-    };
-    let ok = |output: std::process::Output| {
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let run = |args: &[&str]| run_in(home.path(), args);
     let refused = |output: std::process::Output| {
         assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
         String::from_utf8_lossy(&output.stderr).into_owned()
