@@ -23,13 +23,6 @@ fn create_many(enclave: &mut LocalEnclave, doctor: Address, request: &EhrRequest
     }
 }
 
-fn get(enclave: &mut LocalEnclave, patient: Address, ehr_id: &str, version: Option<u64>) -> EhrRecord {
-    match enclave.call(patient, &EhrRequest::Get { patient, ehr_id: ehr_id.into(), version }).unwrap() {
-        EhrResponse::Ehr(record) => record,
-        other => panic!("expected an EHR, got {other:?}"),
-    }
-}
-
 #[test]
 fn create_many_signs_the_root_and_every_ehr_proves_its_place() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,13 +27,6 @@ fn list(enclave: &mut LocalEnclave, patient: Address) -> Vec<(String, u64, B256)
     }
 }
 
-fn get(enclave: &mut LocalEnclave, patient: Address, ehr_id: &str, version: Option<u64>) -> healthchain_ehr::EhrRecord {
-    match enclave.call(patient, &EhrRequest::Get { patient, ehr_id: ehr_id.into(), version }).unwrap() {
-        EhrResponse::Ehr(record) => record,
-        other => panic!("expected an EHR, got {other:?}"),
-    }
-}
-
 #[test]
 fn create_get_list_update_delete_round_trip() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,10 @@ use alloy_sol_types::Eip712Domain;
 use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
 use healthchain_crypto::signing::EthKey;
 use healthchain_ehr::local::LocalEnclave;
-use healthchain_ehr::{EhrApp, EhrConfig, ManualClock, NewEhr, Registry, UncheckedRegistry, WireWarrant};
+use healthchain_ehr::{
+    EhrApp, EhrConfig, EhrRecord, EhrRequest, EhrResponse, ManualClock, NewEhr, Registry, UncheckedRegistry,
+    WireWarrant,
+};
 
 pub const CHAIN_ID: u64 = 31337;
 pub const REGISTRY: Address = address!("0x5FbDB2315678afecb367f032d93F642f64180aa3");
@@ -121,4 +124,12 @@ pub fn database_bytes(dir: &Path) -> Vec<u8> {
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The patient's EHR `ehr_id` (`None`: the current version), read as the patient.
+pub fn get(enclave: &mut LocalEnclave, patient: Address, ehr_id: &str, version: Option<u64>) -> EhrRecord {
+    match enclave.call(patient, &EhrRequest::Get { patient, ehr_id: ehr_id.into(), version }).unwrap() {
+        EhrResponse::Ehr(record) => record,
+        other => panic!("expected an EHR, got {other:?}"),
+    }
 }
