@@ -52,10 +52,10 @@ fn demo_json_summary_matches_the_shipped_patients() {
     // seed 001: patient 1 one EHR in two versions, patient 2 three doctors' EHRs, patient 3 one
     assert_eq!(summary["ehr_patients"], 3, "{summary}");
     assert_eq!(summary["ehr_group_case"], true);
-    assert_eq!(summary["ehrs_written"], 5);
+    assert_eq!(summary["ehrs"], 5);
     assert_eq!(summary["ehr_versions_written"], 6);
     assert_eq!(summary["ehrs_checked"], 5);
-    assert_eq!(summary["ehrs_intact"], 5);
+    assert_eq!(summary["integrity_checks_passed"], 5);
     assert_eq!(summary["hospital_fetched"], 5);
     assert_eq!(summary["hospital_fetched_intact"], 5);
     assert!(summary["timings_ms"]["ehr_write"].as_f64().unwrap() > 0.0);
@@ -69,7 +69,7 @@ fn demo_scales_down_with_patients() {
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["records"], 2);
     assert_eq!(summary["ehr_group_case"], true, "two patients are enough for case 2");
-    assert_eq!(summary["ehrs_written"], 4);
+    assert_eq!(summary["ehrs"], 4);
     assert_eq!(summary["hospital_fetched_intact"], 4);
 
     // one patient: seed 001's case 1 only, said so; every attack still attempted and refused
