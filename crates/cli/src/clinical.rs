@@ -166,6 +166,36 @@ pub enum DoctorCommand {
     /// Write BUNDLE as an EHR under the patient's warrant: its hash on EhrRegistry, the EHR
     /// into the enclave's SQLCipher store.
     Write(WriteArgs),
+    /// Write many BUNDLES at once as new EHRs of the warrant's patient (ids = file names
+    /// without `.json`): the enclave stores them in one transaction and signs the root of a
+    /// Merkle tree over them; one `EhrRegistry.anchorBatch` anchors that root.
+    WriteBatch(WriteBatchArgs),
+}
+
+/// `healthchain doctor write-batch`.
+#[derive(Args)]
+pub struct WriteBatchArgs {
+    /// The doctor's key.
+    #[arg(long)]
+    key: String,
+    /// The treatment key delivery the hospital gave the doctor.
+    #[arg(long)]
+    treatment_key: PathBuf,
+    /// The sealed warrant the patient gave the doctor.
+    #[arg(long)]
+    warrant: PathBuf,
+    /// Hospitals that may fetch them.
+    #[arg(long = "hospital")]
+    hospitals: Vec<Address>,
+    /// Seed 001 status code.
+    #[arg(long, default_value_t = 1)]
+    status: u16,
+    /// Seed 001 EHR type code.
+    #[arg(long = "type", default_value_t = 1)]
+    ehr_type: u16,
+    /// The EHRs (FHIR R4 Bundles).
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
 }
 
 /// `healthchain doctor write`.
@@ -369,7 +399,50 @@ pub fn run_doctor(keystore: &Path, home: &Path, command: DoctorCommand) -> Resul
             Ok(ExitCode::SUCCESS)
         }),
         DoctorCommand::Write(args) => write(keystore, home, args),
+        DoctorCommand::WriteBatch(args) => write_batch(keystore, home, args),
     }
+}
+
+/// `healthchain doctor write-batch`: every bundle is validated, and ids are checked to be
+/// distinct, before anything is unlocked or sent.
+fn write_batch(keystore: &Path, home: &Path, args: WriteBatchArgs) -> Result<ExitCode> {
+    let WriteBatchArgs { key, treatment_key, warrant, hospitals, status, ehr_type, bundles } = args;
+    let report = healthchain_fhir::validate_files(&bundles, healthchain_fhir::Mode::Resource);
+    if !report.is_ok() {
+        return Err(format!("not valid FHIR R4, nothing written:\n{report}").into());
+    }
+    let mut ids = HashSet::new();
+    let mut drafts = Vec::with_capacity(bundles.len());
+    for path in &bundles {
+        let ehr_id = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .ok_or_else(|| format!("{}: the file name is not an EHR id", path.display()))?
+            .to_string();
+        if !ids.insert(ehr_id.clone()) {
+            return Err(format!("two files would both be EHR '{ehr_id}'; nothing written").into());
+        }
+        let draft = EhrDraft { ehr_id, status, ehr_type, hospitals: hospitals.clone(), body: read(path)? };
+        drafts.push((0, draft));
+    }
+    runtime()?.block_on(async {
+        let env = open(home).await?;
+        let key = unlock(keystore, &key)?;
+        let delivery: TreatmentKeyDelivery = read_json(&treatment_key, "treatment key delivery")?;
+        let sealed: SealedWarrant = read_json(&warrant, "sealed warrant")?;
+        let ptk = delivery.open(&key)?;
+        let doctor = Doctor::new(&env, key).await?;
+        let warrant = doctor.open_warrant(&ptk, &sealed)?;
+        let written = doctor.write_batch(std::slice::from_ref(&warrant), drafts).await?;
+        say!(
+            "{} EHRs of {} stored in the enclave; Merkle root {} anchored on EhrRegistry (tx {})",
+            written.count,
+            warrant.warrant.patient,
+            written.root,
+            written.transaction
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `healthchain doctor write`: the bundle is validated before anything is unlocked or sent.

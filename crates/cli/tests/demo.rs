@@ -473,4 +473,23 @@ fn clinical_commands_enrol_seal_write_in_order_check_and_fetch() {
     // an id that exists without --update: the store refuses and says which flag was meant
     let stderr = refused(write("dr-one", "visit.1", &visit_1));
     assert!(stderr.contains("already has an EHR 'visit.1'") && stderr.contains("pass --update"), "{stderr}");
+
+    // a batch: stored by the enclave, one Merkle root anchored, each EHR checked by its proof
+    let batch_dir = home.path().join("batch");
+    std::fs::create_dir_all(&batch_dir).unwrap();
+    let files: Vec<String> = ["lab-a", "lab-b", "lab-c"]
+        .iter()
+        .zip(visits.iter().cycle())
+        .map(|(name, body)| {
+            let file = batch_dir.join(format!("{name}.json"));
+            std::fs::write(&file, body).unwrap();
+            file.to_str().unwrap().to_string()
+        })
+        .collect();
+    let mut args = vec!["doctor", "write-batch", "--key", "dr-one", "--treatment-key", &tk, "--warrant", &warrant];
+    args.extend(files.iter().map(String::as_str));
+    let written = ok(run(&args));
+    assert!(written.contains("3 EHRs") && written.contains("Merkle root"), "{written}");
+    let checked = ok(run(&["patient", "ehr", "check", "--key", "pat"]));
+    assert!(checked.contains("5 EHRs, 5 intact, 0 tampered") && checked.contains("Merkle proof"), "{checked}");
 }
