@@ -10,7 +10,8 @@ use clap::{Args, Subcommand};
 use healthchain_core::clinical::{
     ClinicalError, Doctor, EhrCheck, EhrDraft, Hospital, Patient, SealedWarrant, TreatmentKeyDelivery, approve_hospital,
 };
-use healthchain_crypto::eip712::DoctorTerm;
+use healthchain_core::environment::Environment;
+use healthchain_crypto::eip712::{DoctorTerm, SignedWarrant};
 use healthchain_ehr::{EhrError, EhrRecord};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -172,9 +173,10 @@ pub enum DoctorCommand {
     WriteBatch(WriteBatchArgs),
 }
 
-/// `healthchain doctor write-batch`.
+/// Who writes and under which warrant: the doctor's key, the treatment key and the sealed
+/// warrant the patient sent.
 #[derive(Args)]
-pub struct WriteBatchArgs {
+pub struct Mandate {
     /// The doctor's key.
     #[arg(long)]
     key: String,
@@ -184,38 +186,11 @@ pub struct WriteBatchArgs {
     /// The sealed warrant the patient gave the doctor.
     #[arg(long)]
     warrant: PathBuf,
-    /// Hospitals that may fetch them.
-    #[arg(long = "hospital")]
-    hospitals: Vec<Address>,
-    /// Seed 001 status code.
-    #[arg(long, default_value_t = 1)]
-    status: u16,
-    /// Seed 001 EHR type code.
-    #[arg(long = "type", default_value_t = 1)]
-    ehr_type: u16,
-    /// The EHRs (FHIR R4 Bundles).
-    #[arg(required = true)]
-    bundles: Vec<PathBuf>,
 }
 
-/// `healthchain doctor write`.
+/// Seed 001's fields of an EHR besides its content.
 #[derive(Args)]
-pub struct WriteArgs {
-    /// The doctor's key.
-    #[arg(long)]
-    key: String,
-    /// The treatment key delivery the hospital gave the doctor.
-    #[arg(long)]
-    treatment_key: PathBuf,
-    /// The sealed warrant the patient gave the doctor.
-    #[arg(long)]
-    warrant: PathBuf,
-    /// The EHR's id (unique per patient).
-    #[arg(long)]
-    ehr_id: String,
-    /// A new version of an existing EHR rather than a new one.
-    #[arg(long)]
-    update: bool,
+pub struct EhrFields {
     /// Hospitals that may fetch it.
     #[arg(long = "hospital")]
     hospitals: Vec<Address>,
@@ -225,8 +200,65 @@ pub struct WriteArgs {
     /// Seed 001 EHR type code.
     #[arg(long = "type", default_value_t = 1)]
     ehr_type: u16,
+}
+
+impl EhrFields {
+    fn draft(&self, ehr_id: String, body: Vec<u8>) -> EhrDraft {
+        EhrDraft { ehr_id, status: self.status, ehr_type: self.ehr_type, hospitals: self.hospitals.clone(), body }
+    }
+}
+
+/// `healthchain doctor write-batch`.
+#[derive(Args)]
+pub struct WriteBatchArgs {
+    #[command(flatten)]
+    mandate: Mandate,
+    #[command(flatten)]
+    fields: EhrFields,
+    /// The EHRs (FHIR R4 Bundles).
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
+}
+
+/// `healthchain doctor write`.
+#[derive(Args)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    mandate: Mandate,
+    /// The EHR's id (unique per patient).
+    #[arg(long)]
+    ehr_id: String,
+    /// A new version of an existing EHR rather than a new one.
+    #[arg(long)]
+    update: bool,
+    #[command(flatten)]
+    fields: EhrFields,
     /// The EHR (a FHIR R4 Bundle).
     bundle: PathBuf,
+}
+
+/// Validates `bundles` as FHIR R4 before anything is unlocked or sent.
+fn validate(bundles: &[PathBuf]) -> Result<()> {
+    let report = healthchain_fhir::validate_files(bundles, healthchain_fhir::Mode::Resource);
+    if !report.is_ok() {
+        return Err(format!("not valid FHIR R4, nothing written:\n{report}").into());
+    }
+    Ok(())
+}
+
+/// The doctor of `mandate`, with the warrant opened under the treatment key.
+async fn doctor_under_warrant<'e>(
+    env: &'e Environment,
+    keystore: &Path,
+    mandate: &Mandate,
+) -> Result<(Doctor<'e>, SignedWarrant)> {
+    let key = unlock(keystore, &mandate.key)?;
+    let delivery: TreatmentKeyDelivery = read_json(&mandate.treatment_key, "treatment key delivery")?;
+    let sealed: SealedWarrant = read_json(&mandate.warrant, "sealed warrant")?;
+    let ptk = delivery.open(&key)?;
+    let doctor = Doctor::new(env, key).await?;
+    let warrant = doctor.open_warrant(&ptk, &sealed)?;
+    Ok((doctor, warrant))
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
@@ -406,11 +438,8 @@ pub fn run_doctor(keystore: &Path, home: &Path, command: DoctorCommand) -> Resul
 /// `healthchain doctor write-batch`: every bundle is validated, and ids are checked to be
 /// distinct, before anything is unlocked or sent.
 fn write_batch(keystore: &Path, home: &Path, args: WriteBatchArgs) -> Result<ExitCode> {
-    let WriteBatchArgs { key, treatment_key, warrant, hospitals, status, ehr_type, bundles } = args;
-    let report = healthchain_fhir::validate_files(&bundles, healthchain_fhir::Mode::Resource);
-    if !report.is_ok() {
-        return Err(format!("not valid FHIR R4, nothing written:\n{report}").into());
-    }
+    let WriteBatchArgs { mandate, fields, bundles } = args;
+    validate(&bundles)?;
     let mut ids = HashSet::new();
     let mut drafts = Vec::with_capacity(bundles.len());
     for path in &bundles {
@@ -422,17 +451,11 @@ fn write_batch(keystore: &Path, home: &Path, args: WriteBatchArgs) -> Result<Exi
         if !ids.insert(ehr_id.clone()) {
             return Err(format!("two files would both be EHR '{ehr_id}'; nothing written").into());
         }
-        let draft = EhrDraft { ehr_id, status, ehr_type, hospitals: hospitals.clone(), body: read(path)? };
-        drafts.push((0, draft));
+        drafts.push((0, fields.draft(ehr_id, read(path)?)));
     }
     runtime()?.block_on(async {
         let env = open(home).await?;
-        let key = unlock(keystore, &key)?;
-        let delivery: TreatmentKeyDelivery = read_json(&treatment_key, "treatment key delivery")?;
-        let sealed: SealedWarrant = read_json(&warrant, "sealed warrant")?;
-        let ptk = delivery.open(&key)?;
-        let doctor = Doctor::new(&env, key).await?;
-        let warrant = doctor.open_warrant(&ptk, &sealed)?;
+        let (doctor, warrant) = doctor_under_warrant(&env, keystore, &mandate).await?;
         let written = doctor.write_batch(std::slice::from_ref(&warrant), drafts).await?;
         say!(
             "{} EHRs of {} stored in the enclave; Merkle root {} anchored on EhrRegistry (tx {})",
@@ -447,21 +470,12 @@ fn write_batch(keystore: &Path, home: &Path, args: WriteBatchArgs) -> Result<Exi
 
 /// `healthchain doctor write`: the bundle is validated before anything is unlocked or sent.
 fn write(keystore: &Path, home: &Path, args: WriteArgs) -> Result<ExitCode> {
-    let WriteArgs { key, treatment_key, warrant, ehr_id, update, hospitals, status, ehr_type, bundle } = args;
-    let report = healthchain_fhir::validate_files([&bundle], healthchain_fhir::Mode::Resource);
-    if !report.is_ok() {
-        return Err(format!("not valid FHIR R4, nothing written:\n{report}").into());
-    }
-    let body = read(&bundle)?;
+    let WriteArgs { mandate, ehr_id, update, fields, bundle } = args;
+    validate(std::slice::from_ref(&bundle))?;
+    let draft = fields.draft(ehr_id, read(&bundle)?);
     runtime()?.block_on(async {
         let env = open(home).await?;
-        let key = unlock(keystore, &key)?;
-        let delivery: TreatmentKeyDelivery = read_json(&treatment_key, "treatment key delivery")?;
-        let sealed: SealedWarrant = read_json(&warrant, "sealed warrant")?;
-        let ptk = delivery.open(&key)?;
-        let doctor = Doctor::new(&env, key).await?;
-        let warrant = doctor.open_warrant(&ptk, &sealed)?;
-        let draft = EhrDraft { ehr_id, status, ehr_type, hospitals, body };
+        let (doctor, warrant) = doctor_under_warrant(&env, keystore, &mandate).await?;
         let written = doctor.write(&warrant, draft, update).await.map_err(|e| with_update_hint(e, update))?;
         let r = &written.receipt;
         say!(
