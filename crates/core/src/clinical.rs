@@ -33,12 +33,12 @@ use healthchain_crypto::signing::EthKey;
 use healthchain_crypto::treatment::{self, Purpose, TreatmentError, TreatmentKey};
 use healthchain_ehr::client::{self as ehr_client, CallError};
 use healthchain_ehr::{
-    BatchAnchor, BatchEhr, BatchReport, EhrError, EhrRecord, EhrRequest, EhrResponse, EhrSummary, MAX_EHR_ID_LEN,
-    MAX_HOSPITALS, NewEhr, Receipt, WireWarrant,
+    BatchAnchor, BatchEhr, BatchReport, EhrError, EhrRecord, EhrRequest, EhrResponse, EhrSummary, NewEhr, Receipt,
+    WireWarrant,
 };
 use healthchain_enclave::client::{self, ClientError};
 use healthchain_ledger::Ledger;
-use healthchain_ledger::contracts::{AnchoredBatch, HospitalStatus, PRIVILEGE_WRITE_EHR};
+use healthchain_ledger::contracts::{AnchoredBatch, PRIVILEGE_WRITE_EHR};
 use healthchain_ledger::errors::LedgerError;
 use serde::{Deserialize, Serialize};
 
@@ -160,7 +160,7 @@ pub async fn approve_hospital(env: &Environment, hospital: Address) -> Result<()
 }
 
 /// `H(identity)` as the Directory stores it for hospitals and doctors.
-pub fn identity_hash(identity: &str) -> B256 {
+fn identity_hash(identity: &str) -> B256 {
     B256::from(sha256(identity.as_bytes()))
 }
 
@@ -222,11 +222,6 @@ impl<'e> Hospital<'e> {
     /// The hospital's account.
     pub fn address(&self) -> Address {
         self.who.key.address()
-    }
-
-    /// Its status on the consortium Directory.
-    pub async fn status(&self) -> Result<HospitalStatus, ClinicalError> {
-        Ok(self.who.ledger.consortium_directory().hospital_of(self.address()).await?.status)
     }
 
     /// Applies on the Directory with the hash of its identity (Pending until approved).
@@ -444,7 +439,7 @@ impl<'e> Doctor<'e> {
             .iter()
             .position(|term| term.doctor == doctor)
             .ok_or(ClinicalError::NotInWarrant { doctor })?;
-        check_draft(&draft)?;
+        draft.check()?;
         let hash = B256::from(sha256(&draft.body));
         let registry = self.who.ledger.ehr();
         let patient = warrant.warrant.patient;
@@ -463,14 +458,7 @@ impl<'e> Doctor<'e> {
         } else {
             registry.create(w, signature, position, status, kind, hash, hospitals).await?
         };
-        let ehr = NewEhr {
-            ehr_id: draft.ehr_id,
-            status: draft.status,
-            ehr_type: draft.ehr_type,
-            hospitals: draft.hospitals,
-            expected_hash: Some(hash),
-            body: draft.body,
-        };
+        let ehr = draft.into_new_ehr(Some(hash));
         let request = if revision {
             EhrRequest::Update { warrant: wire, ehr }
         } else {
@@ -510,24 +498,13 @@ impl Doctor<'_> {
         warrants: &[SignedWarrant],
         ehrs: Vec<(u32, EhrDraft)>,
     ) -> Result<BatchWritten, ClinicalError> {
-        for (_, draft) in &ehrs {
-            check_draft(draft)?;
-        }
+        // No client-side checks: the enclave refuses a bad batch whole, before anything is
+        // anchored.
         let request = EhrRequest::CreateMany {
             warrants: warrants.iter().map(WireWarrant::from).collect(),
             ehrs: ehrs
                 .into_iter()
-                .map(|(warrant, draft)| BatchEhr {
-                    warrant,
-                    ehr: NewEhr {
-                        ehr_id: draft.ehr_id,
-                        status: draft.status,
-                        ehr_type: draft.ehr_type,
-                        hospitals: draft.hospitals,
-                        expected_hash: None,
-                        body: draft.body,
-                    },
-                })
+                .map(|(warrant, draft)| BatchEhr { warrant, ehr: draft.into_new_ehr(None) })
                 .collect(),
         };
         let (ehr_hashes, root, count, signature) = match self.who.call(request).await? {
@@ -543,18 +520,25 @@ impl Doctor<'_> {
     }
 }
 
-/// The limits the store enforces on a draft, checked before anything is sent.
-fn check_draft(draft: &EhrDraft) -> Result<(), ClinicalError> {
-    let problem = if draft.ehr_id.is_empty() || draft.ehr_id.len() > MAX_EHR_ID_LEN {
-        format!("its id must be 1 to {MAX_EHR_ID_LEN} bytes, got {}", draft.ehr_id.len())
-    } else if draft.hospitals.len() > MAX_HOSPITALS {
-        format!("at most {MAX_HOSPITALS} hospitals per EHR, got {}", draft.hospitals.len())
-    } else if draft.body.is_empty() {
-        "its body is empty".into()
-    } else {
-        return Ok(());
-    };
-    Err(ClinicalError::InvalidEhr(problem))
+impl EhrDraft {
+    /// The store's limits ([`healthchain_ehr::check_limits`]), checked before anything is
+    /// anchored.
+    fn check(&self) -> Result<(), ClinicalError> {
+        healthchain_ehr::check_limits(&self.ehr_id, self.hospitals.len(), &self.body)
+            .map_err(|e| ClinicalError::InvalidEhr(e.to_string()))
+    }
+
+    /// The EHR as the store receives it.
+    fn into_new_ehr(self, expected_hash: Option<B256>) -> NewEhr {
+        NewEhr {
+            ehr_id: self.ehr_id,
+            status: self.status,
+            ehr_type: self.ehr_type,
+            hospitals: self.hospitals,
+            expected_hash,
+            body: self.body,
+        }
+    }
 }
 
 /// The outcome of checking one stored EHR against the chain.

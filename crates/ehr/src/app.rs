@@ -185,18 +185,22 @@ fn check_ehr_id(ehr_id: &str) -> Result<(), EhrError> {
     Ok(())
 }
 
-/// Checks an EHR's limits and hash; returns its SHA-256.
-fn check_ehr(ehr: &EhrView<'_>) -> Result<B256, EhrError> {
-    check_ehr_id(ehr.ehr_id)?;
-    if ehr.hospitals.len() > MAX_HOSPITALS {
-        return Err(EhrError::InvalidRequest(format!(
-            "at most {MAX_HOSPITALS} hospitals per EHR, got {}",
-            ehr.hospitals.len()
-        )));
+/// The store's limits on a new EHR (id length, hospitals, a non-empty body): checked by the
+/// enclave on every write, and by clients before they anchor anything.
+pub fn check_limits(ehr_id: &str, hospitals: usize, body: &[u8]) -> Result<(), EhrError> {
+    check_ehr_id(ehr_id)?;
+    if hospitals > MAX_HOSPITALS {
+        return Err(EhrError::InvalidRequest(format!("at most {MAX_HOSPITALS} hospitals per EHR, got {hospitals}")));
     }
-    if ehr.body.is_empty() {
+    if body.is_empty() {
         return Err(EhrError::InvalidRequest("the EHR body is empty".into()));
     }
+    Ok(())
+}
+
+/// Checks an EHR's limits and hash; returns its SHA-256.
+fn check_ehr(ehr: &EhrView<'_>) -> Result<B256, EhrError> {
+    check_limits(ehr.ehr_id, ehr.hospitals.len(), ehr.body)?;
     let actual = B256::from(sha256(ehr.body));
     match ehr.expected_hash {
         Some(expected) if expected != actual => Err(EhrError::HashMismatch { expected, actual }),

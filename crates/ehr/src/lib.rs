@@ -60,7 +60,9 @@ pub use api::{
     BatchAnchor, BatchEhr, BatchReport, BenchRequest, BenchResponse, BenchRow, EhrRecord, EhrReply, EhrRequest,
     EhrResponse, EhrSummary, NewEhr, Receipt, WireTerm, WireWarrant,
 };
-pub use app::{APP_NAME, EhrApp, EhrConfig, KEY_LABEL, MAX_BATCH, MAX_BATCH_WARRANTS, MAX_EHR_ID_LEN, MAX_HOSPITALS};
+pub use app::{
+    APP_NAME, EhrApp, EhrConfig, KEY_LABEL, MAX_BATCH, MAX_BATCH_WARRANTS, MAX_EHR_ID_LEN, MAX_HOSPITALS, check_limits,
+};
 pub use auth::{
     AllowList, Clock, ManualClock, OnChainRegistry, Registry, RegistryError, SystemClock, UncheckedRegistry,
 };
