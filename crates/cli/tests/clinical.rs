@@ -15,6 +15,7 @@ use healthchain_core::clinical::{ClinicalError, Doctor, EhrCheck, EhrDraft, Hosp
 use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_crypto::eip712::{DoctorTerm, SignedWarrant};
 use healthchain_crypto::hash::sha256;
+use healthchain_ehr::client::CallError;
 use healthchain_ehr::{EhrError, EhrRequest, EhrResponse};
 use healthchain_enclave::client;
 use healthchain_enclave::host::{EnclaveBackend, EnclaveError};
@@ -65,6 +66,19 @@ async fn hospital_with_doctors(env: &Environment, keys: std::ops::Range<u32>) ->
 
 async fn open(home: &Path) -> Environment {
     Environment::open(home, &program(), ChainStorage::Durable).await.expect("environment")
+}
+
+/// Sends `request` to the enclave's EHR store as `key`'s account, bypassing the client
+/// flows (and the chain).
+async fn call_store(env: &Environment, key: u32, request: EhrRequest) -> Result<EhrResponse, CallError> {
+    let backend = env.backend();
+    let identity = env.enclave_identity();
+    tokio::task::spawn_blocking(move || {
+        let mut session = client::connect(backend.as_ref(), dev_key(key), identity).unwrap();
+        healthchain_ehr::client::call(&mut session, &request)
+    })
+    .await
+    .unwrap()
 }
 
 /// Every file under `dir`, recursively.
@@ -168,8 +182,6 @@ fn one_doctor_and_an_ordered_group_write_ehrs_patients_check_and_hospitals_fetch
         let anchored = B256::repeat_byte(0xab);
         let ledger_3 = env.ledger(&dev_key(23)).await.unwrap();
         ledger_3.ehr().update(&warrant.warrant, &warrant.signature, 2, 1, 2, anchored, vec![]).await.unwrap();
-        let backend = env.backend();
-        let identity = env.enclave_identity();
         let request = EhrRequest::Update {
             warrant: (&warrant).into(),
             ehr: healthchain_ehr::NewEhr {
@@ -181,12 +193,7 @@ fn one_doctor_and_an_ordered_group_write_ehrs_patients_check_and_hospitals_fetch
                 body: b"{\"resourceType\": \"Bundle\"}".to_vec(),
             },
         };
-        tokio::task::spawn_blocking(move || {
-            let mut session = client::connect(backend.as_ref(), dev_key(23), identity).unwrap();
-            healthchain_ehr::client::call(&mut session, &request).unwrap();
-        })
-        .await
-        .unwrap();
+        call_store(&env, 23, request).await.unwrap();
         let checked = patient_2.check_integrity().await.unwrap();
         let (record, check) = checked.iter().find(|(r, _)| r.ehr_id == "consult-3").unwrap();
         let off_chain = B256::from(sha256(&record.body));
@@ -314,8 +321,6 @@ fn clinical_refusals_store_nothing() {
         nothing_stored().await;
 
         // the enclave's own gate refuses the same writes when the chain is bypassed
-        let backend = env.backend();
-        let identity = env.enclave_identity();
         let request = EhrRequest::Create {
             warrant: (&forged).into(),
             ehr: healthchain_ehr::NewEhr {
@@ -327,13 +332,8 @@ fn clinical_refusals_store_nothing() {
                 body: body.clone(),
             },
         };
-        let refused = tokio::task::spawn_blocking(move || {
-            let mut session = client::connect(backend.as_ref(), dev_key(21), identity).unwrap();
-            healthchain_ehr::client::call(&mut session, &request).unwrap_err()
-        })
-        .await
-        .unwrap();
-        assert!(matches!(refused, healthchain_ehr::client::CallError::Refused(EhrError::WarrantSignature { .. })));
+        let refused = call_store(&env, 21, request).await.unwrap_err();
+        assert!(matches!(refused, CallError::Refused(EhrError::WarrantSignature { .. })));
         nothing_stored().await;
 
         // a hospital whose key is not on the chain (never registered), and one pending
@@ -429,8 +429,6 @@ fn a_batch_is_stored_by_the_enclave_anchored_by_one_root_and_checked_by_each_pat
         assert!(hospital.fetch(patients[3].address()).await.unwrap().iter().all(|(_, c)| c.is_intact()));
 
         // a batch the enclave stored but nobody anchored is reported, not passed
-        let backend = env.backend();
-        let identity = env.enclave_identity();
         let (versions, _) = synthea(5, 1);
         let request = EhrRequest::CreateMany {
             warrants: vec![(&warrants[0]).into()],
@@ -446,12 +444,7 @@ fn a_batch_is_stored_by_the_enclave_anchored_by_one_root_and_checked_by_each_pat
                 },
             }],
         };
-        tokio::task::spawn_blocking(move || {
-            let mut session = client::connect(backend.as_ref(), dev_key(21), identity).unwrap();
-            healthchain_ehr::client::call(&mut session, &request).unwrap();
-        })
-        .await
-        .unwrap();
+        call_store(&env, 21, request).await.unwrap();
         let checked = patients[0].check_integrity().await.unwrap();
         let (_, check) = checked.iter().find(|(r, _)| r.ehr_id == "unanchored").unwrap();
         assert!(matches!(check, EhrCheck::BatchMismatch { why, .. } if why.contains("not anchored")), "{check:?}");

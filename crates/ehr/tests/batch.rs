@@ -28,17 +28,8 @@ fn create_many_signs_the_root_and_every_ehr_proves_its_place() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(NOW);
     let mut enclave = enclave(dir.path(), &clock);
-    let doctor = key(2);
-    let patients = [key(10), key(11), key(12)];
-    let warrants: Vec<_> = patients.iter().map(|p| warrant(p, &[&doctor])).collect();
-    let (body, _) = bundle("Desmond_Gutmann");
     // An odd count, so the tree has promoted nodes.
-    let ehrs: Vec<_> = (0..101)
-        .map(|i| BatchEhr {
-            warrant: (i % 3) as u32,
-            ehr: new_ehr(&format!("ehr-{i:04}"), truncated_bundle(&body, 1 + i % 5)),
-        })
-        .collect();
+    let (doctor, patients, warrants, ehrs) = three_patient_batch(101, 5);
     let written = create_many(&mut enclave, doctor.address(), &EhrRequest::CreateMany { warrants, ehrs: ehrs.clone() });
     assert_eq!(written.count, 101);
 

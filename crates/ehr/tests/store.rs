@@ -311,16 +311,7 @@ fn create_many_commits_a_batch_in_one_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(NOW);
     let mut enclave = enclave(dir.path(), &clock);
-    let doctor = key(2);
-    let patients = [key(10), key(11), key(12)];
-    let warrants: Vec<_> = patients.iter().map(|p| warrant(p, &[&doctor])).collect();
-    let (body, _) = bundle("Desmond_Gutmann");
-    let ehrs: Vec<_> = (0..300)
-        .map(|i| BatchEhr {
-            warrant: (i % 3) as u32,
-            ehr: new_ehr(&format!("ehr-{i:04}"), truncated_bundle(&body, 1 + i % 7)),
-        })
-        .collect();
+    let (doctor, patients, warrants, ehrs) = three_patient_batch(300, 7);
     let response = enclave.call(doctor.address(), &EhrRequest::CreateMany { warrants, ehrs: ehrs.clone() }).unwrap();
     let EhrResponse::WrittenMany { warrant_ids, ehr_hashes, at, count, .. } = response else {
         panic!("expected WrittenMany")

@@ -9,7 +9,7 @@ use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
 use healthchain_crypto::signing::EthKey;
 use healthchain_ehr::local::LocalEnclave;
 use healthchain_ehr::{
-    EhrApp, EhrConfig, EhrRecord, EhrRequest, EhrResponse, ManualClock, NewEhr, Registry, UncheckedRegistry,
+    BatchEhr, EhrApp, EhrConfig, EhrRecord, EhrRequest, EhrResponse, ManualClock, NewEhr, Registry, UncheckedRegistry,
     WireWarrant,
 };
 
@@ -132,4 +132,21 @@ pub fn get(enclave: &mut LocalEnclave, patient: Address, ehr_id: &str, version: 
         EhrResponse::Ehr(record) => record,
         other => panic!("expected an EHR, got {other:?}"),
     }
+}
+
+/// A batch of `n` new EHRs written by doctor `key(2)` for patients `key(10)`, `key(11)` and
+/// `key(12)` (entry `i` under warrant `i % 3`, id `ehr-<i>`), each a Synthea bundle cut to
+/// `1 + i % cuts` entries: `(doctor, patients, warrants, entries)`.
+pub fn three_patient_batch(n: usize, cuts: usize) -> (EthKey, [EthKey; 3], Vec<WireWarrant>, Vec<BatchEhr>) {
+    let doctor = key(2);
+    let patients = [key(10), key(11), key(12)];
+    let warrants = patients.iter().map(|p| warrant(p, &[&doctor])).collect();
+    let (body, _) = bundle("Desmond_Gutmann");
+    let ehrs = (0..n)
+        .map(|i| BatchEhr {
+            warrant: (i % 3) as u32,
+            ehr: new_ehr(&format!("ehr-{i:04}"), truncated_bundle(&body, 1 + i % cuts)),
+        })
+        .collect();
+    (doctor, patients, warrants, ehrs)
 }
