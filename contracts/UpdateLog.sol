@@ -80,4 +80,13 @@ contract UpdateLog {
     function logOf(bytes32 recordId) external view returns (Log memory) {
         return logs[recordId];
     }
+
+    /// @notice The logs of many records in one call (a reader verifying thousands of
+    /// records, such as the enclave serving a share request, asks once per batch).
+    function logsOf(bytes32[] calldata recordIds) external view returns (Log[] memory out) {
+        out = new Log[](recordIds.length);
+        for (uint256 i = 0; i < recordIds.length; ++i) {
+            out[i] = logs[recordIds[i]];
+        }
+    }
 }

@@ -16,7 +16,8 @@
 //! settlement are one transaction each and are timed once, beside it.
 //!
 //! Building the 1,000-record `synthea` set imports ~10,600 versions through the update
-//! application (about two minutes).
+//! application (about two minutes); `SHARE_BENCH_KINDS=visit` builds and runs one kind only
+//! (e.g. under a profiler).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -143,8 +144,17 @@ fn main() {
     let env = rt
         .block_on(Environment::open_with_committee(home.path(), &common::program(), ChainStorage::Memory, 2, 3))
         .expect("environment");
+    let kinds = std::env::var("SHARE_BENCH_KINDS").unwrap_or_else(|_| "visit,synthea".into());
     let sets = rt.block_on(async {
-        vec![build(&env, "visit", &patients, false).await, build(&env, "synthea", &patients, true).await]
+        let mut sets = Vec::new();
+        for kind in kinds.split(',') {
+            sets.push(match kind {
+                "visit" => build(&env, "visit", &patients, false).await,
+                "synthea" => build(&env, "synthea", &patients, true).await,
+                other => panic!("SHARE_BENCH_KINDS: unknown kind {other:?} (visit, synthea)"),
+            });
+        }
+        sets
     });
     let user = rt.block_on(DataUser::new(&env, dev_key(2))).expect("data user");
     let members: Vec<CommitteeMember> = (0..2)

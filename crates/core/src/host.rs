@@ -41,6 +41,14 @@ impl ObjectSource for StoreObjects {
             .map_err(|e| e.to_string())
     }
 
+    fn get_many(&self, addresses: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        let addresses: Vec<ObjectAddress> = addresses.iter().map(|a| ObjectAddress(*a)).collect();
+        self.runtime
+            .block_on(self.store.get_many_as_stored(&addresses))
+            .map(|found| found.into_iter().map(|o| o.map(|bytes| bytes.to_vec())).collect())
+            .map_err(|e| e.to_string())
+    }
+
     fn put(&self, bytes: &[u8]) -> Result<[u8; 32], String> {
         self.runtime.block_on(self.store.put(bytes.to_vec())).map(|a| a.0).map_err(|e| e.to_string())
     }

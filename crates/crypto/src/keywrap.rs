@@ -20,7 +20,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::hash::DomainHasher;
 use crate::kdf;
-use crate::point::{EncodingError, decode_point, decode_scalar, fixed};
+use crate::point::{EncodedPoint, EncodingError, decode_scalar, fixed};
 
 /// Why a wrapped key or a share was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,18 +64,33 @@ pub enum WrapError {
     },
 }
 
-/// A Ristretto255 decryption key (the enclave's, or one committee member's share).
+/// A Ristretto255 decryption key (the enclave's, or one committee member's share), with
+/// its public key (every opening derives the layer key from it).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct SecretKey(Scalar);
+pub struct SecretKey {
+    scalar: Scalar,
+    #[zeroize(skip)]
+    public: PublicKey,
+}
 
 /// The matching public encryption key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PublicKey(RistrettoPoint);
+pub struct PublicKey(EncodedPoint);
+
+impl PublicKey {
+    fn of(secret: &Scalar) -> Self {
+        PublicKey(EncodedPoint::new(RISTRETTO_BASEPOINT_TABLE * secret))
+    }
+}
 
 impl SecretKey {
     /// A fresh random key.
     pub fn generate(rng: &mut (impl CryptoRng + ?Sized)) -> Self {
-        Self(Scalar::random(rng))
+        Self::from_scalar(Scalar::random(rng))
+    }
+
+    fn from_scalar(scalar: Scalar) -> Self {
+        Self { public: PublicKey::of(&scalar), scalar }
     }
 
     /// A key derived from secret keying material `ikm` with HKDF-SHA256 (`salt` names the
@@ -87,17 +102,17 @@ impl SecretKey {
         kdf::derive(salt, ikm, info, &mut wide).expect("64 bytes is within HKDF-SHA256's output limit");
         let scalar = Scalar::from_bytes_mod_order_wide(&wide);
         wide.zeroize();
-        Self(scalar)
+        Self::from_scalar(scalar)
     }
 
     /// Its public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(RISTRETTO_BASEPOINT_TABLE * &self.0)
+        self.public
     }
 
     /// The scalar's 32-byte encoding (secret; for sealing inside the enclave).
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.scalar.to_bytes()
     }
 
     /// Decodes a secret key; rejects non-canonical scalars and zero.
@@ -106,12 +121,12 @@ impl SecretKey {
         if scalar == Scalar::ZERO {
             return Err(EncodingError::InvalidScalar);
         }
-        Ok(Self(scalar))
+        Ok(Self::from_scalar(scalar))
     }
 
     /// Opens a [`Wrapped`] ciphertext addressed to this key.
     pub fn unwrap_key(&self, wrapped: &Wrapped, purpose: Purpose, context: &[u8]) -> Result<Vec<u8>, WrapError> {
-        open_with_shared(wrapped, self.0 * wrapped.ephemeral, &self.public_key(), purpose, context)
+        open_with_shared(wrapped, self.scalar * wrapped.ephemeral.point, &self.public, purpose, context)
     }
 }
 
@@ -124,13 +139,13 @@ impl std::fmt::Debug for SecretKey {
 impl PublicKey {
     /// Canonical 32-byte encoding.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.compress().to_bytes()
+        self.0.encoding
     }
 
     /// Decodes a public key; rejects non-canonical encodings and the identity.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
-        let point = decode_point(&fixed(bytes)?)?;
-        if point == RistrettoPoint::identity() {
+        let point = EncodedPoint::decode(&fixed(bytes)?)?;
+        if point.point == RistrettoPoint::identity() {
             return Err(EncodingError::InvalidPoint);
         }
         Ok(Self(point))
@@ -163,20 +178,20 @@ impl Purpose {
 /// under a key derived from `r·PK`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wrapped {
-    ephemeral: RistrettoPoint,
+    ephemeral: EncodedPoint,
     ciphertext: Vec<u8>,
 }
 
 impl Wrapped {
     /// `C1`, the point committee members multiply by their shares.
     pub fn ephemeral(&self) -> [u8; 32] {
-        self.ephemeral.compress().to_bytes()
+        self.ephemeral.encoding
     }
 
     /// `C1 ‖ ciphertext ‖ tag`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.ciphertext.len());
-        out.extend_from_slice(self.ephemeral.compress().as_bytes());
+        out.extend_from_slice(&self.ephemeral.encoding);
         out.extend_from_slice(&self.ciphertext);
         out
     }
@@ -186,8 +201,8 @@ impl Wrapped {
         if bytes.len() < 32 + 16 {
             return Err(WrapError::Truncated);
         }
-        let ephemeral = decode_point(&fixed(&bytes[..32])?)?;
-        if ephemeral == RistrettoPoint::identity() {
+        let ephemeral = EncodedPoint::decode(&fixed(&bytes[..32])?)?;
+        if ephemeral.point == RistrettoPoint::identity() {
             return Err(EncodingError::InvalidPoint.into());
         }
         Ok(Self { ephemeral, ciphertext: bytes[32..].to_vec() })
@@ -196,14 +211,14 @@ impl Wrapped {
 
 fn layer_cipher(
     shared: &RistrettoPoint,
-    ephemeral: &RistrettoPoint,
+    ephemeral: &EncodedPoint,
     recipient: &PublicKey,
     purpose: Purpose,
 ) -> Aes256Gcm {
     let mut key = [0u8; 32];
     let mut info = Vec::with_capacity(64);
-    info.extend_from_slice(ephemeral.compress().as_bytes());
-    info.extend_from_slice(recipient.0.compress().as_bytes());
+    info.extend_from_slice(&ephemeral.encoding);
+    info.extend_from_slice(&recipient.0.encoding);
     kdf::derive(crate::hash::domain_tag(purpose.label()).as_bytes(), shared.compress().as_bytes(), &info, &mut key)
         .expect("32 bytes is within HKDF-SHA256's output limit");
     let cipher = Aes256Gcm::new(&key.into());
@@ -224,8 +239,8 @@ pub fn wrap(
     rng: &mut (impl CryptoRng + ?Sized),
 ) -> Wrapped {
     let mut r = Scalar::random(rng);
-    let ephemeral = RISTRETTO_BASEPOINT_TABLE * &r;
-    let shared = r * recipient.0;
+    let ephemeral = EncodedPoint::new(RISTRETTO_BASEPOINT_TABLE * &r);
+    let shared = r * recipient.0.point;
     r.zeroize();
     let cipher = layer_cipher(&shared, &ephemeral, recipient, purpose);
     let ciphertext = cipher
@@ -286,7 +301,7 @@ pub fn deal_committee(
             KeyShare { index, secret }
         })
         .collect();
-    let key = PublicKey(RISTRETTO_BASEPOINT_TABLE * &coefficients[0]);
+    let key = PublicKey::of(&coefficients[0]);
     coefficients.zeroize();
     let members = shares.iter().map(|s| (s.index, s.public_key())).collect();
     Ok((Committee { threshold, key, members }, shares))
@@ -300,7 +315,7 @@ impl KeyShare {
 
     /// `PK_i = sk_i·G`, registered on-chain.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(RISTRETTO_BASEPOINT_TABLE * &self.secret)
+        PublicKey::of(&self.secret)
     }
 
     /// Index (4, big-endian) ‖ scalar (32); secret, for the member's own keystore.
@@ -332,10 +347,10 @@ impl KeyShare {
     ) -> DecryptionShare {
         let c1 = wrapped.ephemeral;
         let public = self.public_key();
-        let share = self.secret * c1;
+        let share = EncodedPoint::new(self.secret * c1.point);
         let mut w = Scalar::random(rng);
         let a1 = RISTRETTO_BASEPOINT_TABLE * &w;
-        let a2 = w * c1;
+        let a2 = w * c1.point;
         let challenge = proof_challenge(self.index, &public, &c1, &share, &a1, &a2, context);
         let response = w + challenge * self.secret;
         w.zeroize();
@@ -347,7 +362,7 @@ impl KeyShare {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecryptionShare {
     index: u32,
-    share: RistrettoPoint,
+    share: EncodedPoint,
     challenge: Scalar,
     response: Scalar,
 }
@@ -356,17 +371,17 @@ pub struct DecryptionShare {
 fn proof_challenge(
     index: u32,
     public: &PublicKey,
-    c1: &RistrettoPoint,
-    share: &RistrettoPoint,
+    c1: &EncodedPoint,
+    share: &EncodedPoint,
     a1: &RistrettoPoint,
     a2: &RistrettoPoint,
     context: &[u8],
 ) -> Scalar {
     DomainHasher::<Sha512>::new("committee-share-proof")
         .u64(u64::from(index))
-        .field(public.0.compress().as_bytes())
-        .field(c1.compress().as_bytes())
-        .field(share.compress().as_bytes())
+        .field(&public.0.encoding)
+        .field(&c1.encoding)
+        .field(&share.encoding)
         .field(a1.compress().as_bytes())
         .field(a2.compress().as_bytes())
         .field(context)
@@ -384,7 +399,7 @@ impl DecryptionShare {
 
     /// `S_i` as 32 bytes (what `KeyAuthorization` stores).
     pub fn share_point(&self) -> [u8; 32] {
-        self.share.compress().to_bytes()
+        self.share.encoding
     }
 
     /// The 64-byte proof `(challenge, response)`.
@@ -409,7 +424,7 @@ impl DecryptionShare {
         let bytes: [u8; Self::LEN] = fixed(bytes)?;
         Ok(Self {
             index: u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
-            share: decode_point(&fixed(&bytes[4..36])?)?,
+            share: EncodedPoint::decode(&fixed(&bytes[4..36])?)?,
             challenge: decode_scalar(&fixed(&bytes[36..68])?)?,
             response: decode_scalar(&fixed(&bytes[68..])?)?,
         })
@@ -453,9 +468,11 @@ impl Committee {
             .map(|(_, pk)| *pk)
             .ok_or(WrapError::UnknownMember { index: share.index })?;
         let c1 = wrapped.ephemeral;
-        let a1 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-share.challenge, &public.0, &share.response);
+        let a1 =
+            RistrettoPoint::vartime_double_scalar_mul_basepoint(&-share.challenge, &public.0.point, &share.response);
         // public inputs only (posted shares, proofs, C1), so variable-time arithmetic is safe
-        let a2 = RistrettoPoint::vartime_multiscalar_mul([share.response, -share.challenge], [c1, share.share]);
+        let a2 =
+            RistrettoPoint::vartime_multiscalar_mul([share.response, -share.challenge], [c1.point, share.share.point]);
         let expected = proof_challenge(share.index, &public, &c1, &share.share, &a1, &a2, context);
         if expected == share.challenge { Ok(()) } else { Err(WrapError::BadShareProof { index: share.index }) }
     }
@@ -487,7 +504,7 @@ impl Committee {
         // the shares and their indices are public (posted on-chain): variable time is safe
         let shared = RistrettoPoint::vartime_multiscalar_mul(
             (0..valid.len()).map(|j| lagrange_at_zero(&xs, j)),
-            valid.iter().map(|share| share.share),
+            valid.iter().map(|share| share.share.point),
         );
         open_with_shared(wrapped, shared, &self.key, Purpose::CommitteeLayer, layer_context)
     }

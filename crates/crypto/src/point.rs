@@ -21,6 +21,25 @@ pub enum EncodingError {
     },
 }
 
+/// A Ristretto255 point with its canonical encoding, computed once: arithmetic uses the
+/// point, hashing and key derivation the encoding (a compression costs an inversion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EncodedPoint {
+    pub(crate) point: RistrettoPoint,
+    pub(crate) encoding: [u8; 32],
+}
+
+impl EncodedPoint {
+    pub(crate) fn new(point: RistrettoPoint) -> Self {
+        Self { point, encoding: point.compress().to_bytes() }
+    }
+
+    /// Decodes a canonical encoding, keeping the bytes.
+    pub(crate) fn decode(bytes: &[u8; 32]) -> Result<Self, EncodingError> {
+        Ok(Self { point: decode_point(bytes)?, encoding: *bytes })
+    }
+}
+
 pub(crate) fn decode_point(bytes: &[u8; 32]) -> Result<RistrettoPoint, EncodingError> {
     CompressedRistretto(*bytes).decompress().ok_or(EncodingError::InvalidPoint)
 }

@@ -30,7 +30,7 @@ impl EntryHasher {
 
     /// The entry digest.
     pub fn finish(self) -> Digest32 {
-        DomainHasher::<Sha256>::new("entry").field(&self.0.finalize()).finish()
+        entry_digest_of_address(&self.0.finalize().into())
     }
 }
 
@@ -39,6 +39,12 @@ pub fn entry_digest(ciphertext: &[u8]) -> Digest32 {
     let mut hasher = EntryHasher::new();
     hasher.update(ciphertext);
     hasher.finish()
+}
+
+/// The entry digest from the ciphertext's plain SHA-256, which is also its content address
+/// in the store: an entry already checked against its address need not be hashed again.
+pub fn entry_digest_of_address(address: &[u8; 32]) -> Digest32 {
+    DomainHasher::<Sha256>::new("entry").field(address).finish()
 }
 
 /// The head of a record's digest chain: version `j` and `d_j`.

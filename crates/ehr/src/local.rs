@@ -13,7 +13,9 @@ use healthchain_crypto::keywrap;
 use healthchain_crypto::signing::EthKey;
 use healthchain_enclave::host::LedgerSource;
 use healthchain_enclave::protocol::LedgerName;
-use healthchain_enclave::runtime::{AppContext, AppError, EnclaveKeys, HostServices, RuntimeError, TrustedApp};
+use healthchain_enclave::runtime::{
+    AppContext, AppError, EnclaveKeys, HostObject, HostServices, RuntimeError, TrustedApp,
+};
 use healthchain_enclave::sealing::SealingKey;
 use zeroize::Zeroizing;
 
@@ -57,6 +59,10 @@ impl LocalHost {
 
 impl HostServices for LocalHost {
     fn fetch_object(&mut self, _address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
+        Err(RuntimeError::HostStorage("the local enclave serves no object store".into()))
+    }
+
+    fn fetch_objects(&mut self, _addresses: &[[u8; 32]]) -> Result<Vec<HostObject>, RuntimeError> {
         Err(RuntimeError::HostStorage("the local enclave serves no object store".into()))
     }
 

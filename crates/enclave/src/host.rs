@@ -100,6 +100,11 @@ pub struct SimulatedConfig {
 pub trait ObjectSource: Send + Sync {
     /// The object with this content address, if stored.
     fn get(&self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, String>;
+    /// The objects with these addresses, in order (sources that can read concurrently
+    /// override this one-at-a-time default).
+    fn get_many(&self, addresses: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        addresses.iter().map(|address| self.get(address)).collect()
+    }
     /// Stores `bytes` durably and returns their content address.
     fn put(&self, bytes: &[u8]) -> Result<[u8; 32], String>;
 }
@@ -353,6 +358,16 @@ fn serve_ocall(config: &SimulatedConfig, ocall: Ocall, body: &[u8]) -> (OcallRes
             Some(objects) => match objects.get(&address) {
                 Ok(Some(bytes)) => (OcallResult::Object, bytes),
                 Ok(None) => (OcallResult::NotFound, Vec::new()),
+                Err(why) => (OcallResult::Failed(why), Vec::new()),
+            },
+        },
+        Ocall::GetObjects { addresses } => match &config.objects {
+            None => (OcallResult::Failed("this host serves no object store to the enclave".into()), Vec::new()),
+            Some(objects) => match objects.get_many(&addresses) {
+                Ok(found) => {
+                    let lengths = found.iter().map(|o| o.as_ref().map(|bytes| bytes.len() as u64)).collect();
+                    (OcallResult::Objects { lengths }, found.into_iter().flatten().flatten().collect())
+                }
                 Err(why) => (OcallResult::Failed(why), Vec::new()),
             },
         },

@@ -300,6 +300,12 @@ pub enum Ocall {
         /// The object's address.
         address: [u8; 32],
     },
+    /// Fetch several objects at once (the host may read them concurrently); the enclave
+    /// re-hashes each.
+    GetObjects {
+        /// The objects' addresses.
+        addresses: Vec<[u8; 32]>,
+    },
     /// Store a ciphertext object (body) durably in the host's object store; the host
     /// answers with its content address, which the enclave checks.
     PutObject,
@@ -331,6 +337,12 @@ pub enum OcallResult {
     Stored,
     /// The object is in the body.
     Object,
+    /// The objects asked for with `GetObjects`, one after another in the body: per
+    /// address, in order, its length, or `None` when nothing is stored under it.
+    Objects {
+        /// Each object's length in the body.
+        lengths: Vec<Option<u64>>,
+    },
     /// The object was stored durably under this address.
     ObjectStored {
         /// Its content address.

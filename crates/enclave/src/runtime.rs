@@ -104,6 +104,39 @@ impl<R: Read, W: Write> Host<'_, R, W> {
         }
     }
 
+    /// Fetches several objects with one ocall, each checked against its address.
+    pub fn fetch_objects(&mut self, addresses: &[[u8; 32]]) -> Result<Vec<HostObject>, RuntimeError> {
+        let (result, body) = self.ocall(&Ocall::GetObjects { addresses: addresses.to_vec() }, &[])?;
+        let lengths = match result {
+            OcallResult::Objects { lengths } if lengths.len() == addresses.len() => lengths,
+            OcallResult::Failed(why) => return Err(RuntimeError::HostStorage(why)),
+            other => return Err(ChannelError::Protocol(format!("unexpected ocall result {other:?}")).into()),
+        };
+        let mut rest = body.as_slice();
+        let mut objects = Vec::with_capacity(addresses.len());
+        for (address, length) in addresses.iter().zip(lengths) {
+            let Some(length) = length else {
+                objects.push(HostObject::Missing);
+                continue;
+            };
+            let length = usize::try_from(length)
+                .ok()
+                .filter(|&l| l <= rest.len())
+                .ok_or_else(|| ChannelError::Protocol("the objects' lengths exceed the body the host sent".into()))?;
+            let (bytes, after) = rest.split_at(length);
+            rest = after;
+            objects.push(if sha256(bytes) == *address {
+                HostObject::Found(bytes.to_vec())
+            } else {
+                HostObject::Tampered
+            });
+        }
+        if !rest.is_empty() {
+            return Err(ChannelError::Protocol("the host sent more bytes than the objects' lengths".into()).into());
+        }
+        Ok(objects)
+    }
+
     /// Stores an object durably through the host; refuses an acknowledgement under any
     /// address but the bytes' own.
     pub fn put_object(&mut self, bytes: &[u8]) -> Result<[u8; 32], RuntimeError> {
@@ -171,6 +204,17 @@ pub struct AppContext<'a> {
     pub data_dir: &'a std::path::Path,
 }
 
+/// One object of a [`HostServices::fetch_objects`] batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostObject {
+    /// The bytes stored under the address (checked against it).
+    Found(Vec<u8>),
+    /// Nothing is stored under the address.
+    Missing,
+    /// The host sent bytes that do not hash to the address.
+    Tampered,
+}
+
 /// What the host does for trusted applications: keep their sealed state and hand them
 /// ciphertext objects. Everything that comes back is checked inside the enclave.
 pub trait HostServices {
@@ -180,6 +224,8 @@ pub trait HostServices {
     fn store(&mut self, label: &str, data: &[u8]) -> Result<(), RuntimeError>;
     /// Fetches the object with this content address, verified against it.
     fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError>;
+    /// Fetches several objects in one round trip, each verified against its address.
+    fn fetch_objects(&mut self, addresses: &[[u8; 32]]) -> Result<Vec<HostObject>, RuntimeError>;
     /// Stores an object durably; returns its (checked) content address.
     fn put_object(&mut self, bytes: &[u8]) -> Result<[u8; 32], RuntimeError>;
     /// Relays a JSON-RPC request to a ledger endpoint; the answer is untrusted.
@@ -194,6 +240,10 @@ struct HostSealedStorage<'a, 'h, R, W> {
 impl<R: Read, W: Write> HostServices for HostSealedStorage<'_, '_, R, W> {
     fn fetch_object(&mut self, address: &[u8; 32]) -> Result<Option<Vec<u8>>, RuntimeError> {
         self.host.fetch_object(address)
+    }
+
+    fn fetch_objects(&mut self, addresses: &[[u8; 32]]) -> Result<Vec<HostObject>, RuntimeError> {
+        self.host.fetch_objects(addresses)
     }
 
     fn put_object(&mut self, bytes: &[u8]) -> Result<[u8; 32], RuntimeError> {
@@ -524,24 +574,80 @@ mod tests {
 
     use super::*;
 
-    /// Plays the host for one `GetObject` ocall, answering with `reply`.
-    fn fetch_with_host_reply(
-        address: [u8; 32],
+    /// Plays the host for one ocall, which must be `expected`, answering with `reply`; runs
+    /// `call` as the enclave.
+    fn with_host_reply<T>(
+        expected: Ocall,
         reply: (OcallResult, Vec<u8>),
-    ) -> Result<Option<Vec<u8>>, RuntimeError> {
+        call: impl FnOnce(&mut Host<'_, BufReader<UnixStream>, UnixStream>) -> T,
+    ) -> T {
         let (enclave_end, host_end) = UnixStream::pair().unwrap();
         let host = std::thread::spawn(move || {
             let mut reader = BufReader::new(host_end.try_clone().unwrap());
             let mut writer = host_end;
             let frame = read_frame(&mut reader, 1 << 20).unwrap().expect(FrameKind::Ocall).unwrap();
-            assert_eq!(frame.decode::<Ocall>().unwrap(), Ocall::GetObject { address });
+            assert_eq!(frame.decode::<Ocall>().unwrap(), expected);
             write_frame(&mut writer, FrameKind::OcallResult, &reply.0, &reply.1).unwrap();
         });
         let mut reader = BufReader::new(enclave_end.try_clone().unwrap());
         let mut writer = enclave_end;
-        let result = Host { reader: &mut reader, writer: &mut writer, max_body: 1 << 20 }.fetch_object(&address);
+        let result = call(&mut Host { reader: &mut reader, writer: &mut writer, max_body: 1 << 20 });
         host.join().unwrap();
         result
+    }
+
+    fn fetch_with_host_reply(
+        address: [u8; 32],
+        reply: (OcallResult, Vec<u8>),
+    ) -> Result<Option<Vec<u8>>, RuntimeError> {
+        with_host_reply(Ocall::GetObject { address }, reply, |host| host.fetch_object(&address))
+    }
+
+    fn fetch_many_with_host_reply(
+        addresses: &[[u8; 32]],
+        reply: (OcallResult, Vec<u8>),
+    ) -> Result<Vec<HostObject>, RuntimeError> {
+        with_host_reply(Ocall::GetObjects { addresses: addresses.to_vec() }, reply, |host| {
+            host.fetch_objects(addresses)
+        })
+    }
+
+    #[test]
+    fn objects_fetched_in_a_batch_are_each_checked_against_their_address() {
+        let (first, second) = (b"first ciphertext".to_vec(), b"second".to_vec());
+        let addresses = [sha256(&first), [7; 32], sha256(&second)];
+        let lengths = vec![Some(first.len() as u64), None, Some(second.len() as u64)];
+        let body = [first.clone(), second.clone()].concat();
+        assert_eq!(
+            fetch_many_with_host_reply(&addresses, (OcallResult::Objects { lengths: lengths.clone() }, body)).unwrap(),
+            vec![HostObject::Found(first.clone()), HostObject::Missing, HostObject::Found(second.clone())]
+        );
+        // the second object swapped: only it is refused
+        let swapped = [first.clone(), b"swappd".to_vec()].concat();
+        assert_eq!(
+            fetch_many_with_host_reply(&addresses, (OcallResult::Objects { lengths: lengths.clone() }, swapped))
+                .unwrap(),
+            vec![HostObject::Found(first.clone()), HostObject::Missing, HostObject::Tampered]
+        );
+        // lengths that do not add up to the body, or too few of them: a broken host
+        let short = first.clone();
+        assert!(matches!(
+            fetch_many_with_host_reply(&addresses, (OcallResult::Objects { lengths: lengths.clone() }, short)),
+            Err(RuntimeError::Channel(ChannelError::Protocol(_)))
+        ));
+        let long = [first.clone(), second.clone(), b"x".to_vec()].concat();
+        assert!(matches!(
+            fetch_many_with_host_reply(&addresses, (OcallResult::Objects { lengths: lengths.clone() }, long)),
+            Err(RuntimeError::Channel(ChannelError::Protocol(_)))
+        ));
+        assert!(matches!(
+            fetch_many_with_host_reply(&addresses, (OcallResult::Objects { lengths: lengths[..2].to_vec() }, first)),
+            Err(RuntimeError::Channel(ChannelError::Protocol(_)))
+        ));
+        assert!(matches!(
+            fetch_many_with_host_reply(&addresses, (OcallResult::Failed("disk".into()), Vec::new())),
+            Err(RuntimeError::HostStorage(_))
+        ));
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //! request can find the ciphertext and check it is the one the enclave reported.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use alloy_primitives::{Address, B256, U256, hex};
 use healthchain_crypto::eip712::{self, CompletionReport};
@@ -30,11 +33,11 @@ use healthchain_crypto::hash::sha256;
 use healthchain_crypto::keywrap::{self, DecryptionShare, Purpose, WrapError, Wrapped};
 use healthchain_crypto::record::RecordId;
 use healthchain_enclave::protocol::LedgerName;
-use healthchain_enclave::runtime::{AppContext, AppError, HostServices, RuntimeError, TrustedApp};
+use healthchain_enclave::runtime::{AppContext, AppError, HostObject, HostServices, RuntimeError, TrustedApp};
 use healthchain_fhir::{Date, RecordFeatures};
 use healthchain_jobs::{JobSpec, RecordInput};
 use healthchain_ledger::Deployment;
-use healthchain_ledger::contracts::RequestStatus;
+use healthchain_ledger::contracts::{LogState, RequestStatus};
 use healthchain_ledger::ids::{RecordWord, terms_hash};
 use healthchain_update::history::{Fetched, ObjectFetch};
 use healthchain_update::view::{ChainView, LedgerRpc};
@@ -42,7 +45,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{RecordUse, ShareAccepted, ShareRefusal, ShareReply, ShareRequest};
 use crate::reads::{self, CommitteeRead, LogReader};
-use crate::verify::{self, RecordProblem};
+use crate::verify;
 
 /// The name clients address the application by.
 pub const APP_NAME: &str = "share";
@@ -88,7 +91,7 @@ impl LedgerRpc for HostLedger<'_, '_, '_> {
     }
 }
 
-/// Objects through the host (each checked against its address by the caller).
+/// Objects through the host (the runtime checks each against its address).
 struct HostObjects<'r, 'h, 'c>(&'r SharedHost<'h, 'c>);
 
 impl ObjectFetch for HostObjects<'_, '_, '_> {
@@ -99,6 +102,47 @@ impl ObjectFetch for HostObjects<'_, '_, '_> {
             Err(RuntimeError::TamperedObject { .. }) => Fetched::Tampered,
             Err(e) => Fetched::Failed(e.to_string()),
         }
+    }
+}
+
+impl HostObjects<'_, '_, '_> {
+    /// Many objects in one round trip, answered per object as [`ObjectFetch::fetch`] would.
+    fn fetch_many(&mut self, addresses: &[[u8; 32]]) -> Vec<Fetched> {
+        match self.0.borrow_mut().fetch_objects(addresses) {
+            Ok(objects) => objects
+                .into_iter()
+                .map(|object| match object {
+                    HostObject::Found(bytes) => Fetched::Found(bytes),
+                    HostObject::Missing => Fetched::Missing,
+                    HostObject::Tampered => Fetched::Tampered,
+                })
+                .collect(),
+            Err(e) => addresses.iter().map(|_| Fetched::Failed(e.to_string())).collect(),
+        }
+    }
+}
+
+/// How many records' log heads and objects the enclave asks the host for at once.
+const FETCH_BATCH: usize = 64;
+
+/// The records `start..end` of a request, read ahead: their `UpdateLog` states and objects.
+#[derive(Default)]
+struct FetchBatch {
+    start: usize,
+    end: usize,
+    logs: Vec<LogState>,
+    objects: HashMap<[u8; 32], Fetched>,
+}
+
+/// Objects fetched ahead, each handed out once; anything else is fetched on its own.
+struct Prefetched<'b, 'f> {
+    objects: &'b mut HashMap<[u8; 32], Fetched>,
+    fallback: &'f mut dyn ObjectFetch,
+}
+
+impl ObjectFetch for Prefetched<'_, '_> {
+    fn fetch(&mut self, address: &[u8; 32]) -> Fetched {
+        self.objects.remove(address).unwrap_or_else(|| self.fallback.fetch(address))
     }
 }
 
@@ -149,21 +193,31 @@ impl ShareApp {
             let mut rpc = HostLedger(&host);
             verify::read_chain(&mut LogReader::new(&mut rpc), &self.deployment, &granted.record_ids)?
         };
+        let hints_of = |record_id: B256| {
+            request.history.iter().find(|h| h.record_id == record_id).map(|h| h.versions.as_slice()).unwrap_or_default()
+        };
+        // per batch of records: their log heads in one call, their objects in one fetch
         let mut objects = HostObjects(&host);
-        let mut fetched = Vec::with_capacity(granted.record_ids.len());
-        for (&record_id, policy) in granted.record_ids.iter().zip(&granted.policies) {
-            let hints = request
-                .history
-                .iter()
-                .find(|h| h.record_id == record_id)
-                .map(|h| h.versions.as_slice())
-                .unwrap_or_default();
-            let record =
-                verify::fetch_record(&facts, &mut view, &mut objects, record_id, hints).map_err(|e| match e {
-                    RecordProblem::Ledger(e) => ShareRefusal::Ledger(e),
-                    RecordProblem::Record(why) => ShareRefusal::Record { record: record_id, why },
-                })?;
+        let mut batch = FetchBatch::default();
+        let fetch = |k: usize| {
+            if k == batch.end {
+                let ids = &granted.record_ids[k..granted.record_ids.len().min(k + FETCH_BATCH)];
+                let addresses: Vec<[u8; 32]> =
+                    ids.iter().flat_map(|&id| verify::objects_needed(&facts, id, hints_of(id))).collect();
+                batch = FetchBatch {
+                    start: k,
+                    end: k + ids.len(),
+                    logs: view.logs_of(ids)?,
+                    objects: addresses.iter().copied().zip(objects.fetch_many(&addresses)).collect(),
+                };
+            }
+            let record_id = granted.record_ids[k];
+            let state = &batch.logs[k - batch.start];
+            let mut prefetched = Prefetched { objects: &mut batch.objects, fallback: &mut objects };
+            let record = verify::fetch_record(&facts, state, &mut prefetched, record_id, hints_of(record_id))
+                .map_err(|why| ShareRefusal::Record { record: record_id, why })?;
             let owner = record.registration().owner;
+            let policy = &granted.policies[k];
             if owner != policy.owner {
                 return Err(ShareRefusal::Terms {
                     request: id,
@@ -173,10 +227,9 @@ impl ShareApp {
                     ),
                 });
             }
-            fetched.push(record);
-        }
-        // what is left per record is computation only: spread it over the cores
-        let opened = open_records(fetched, &keys.encryption_key, &granted, id)?;
+            Ok(record)
+        };
+        let opened = fetch_and_open(granted.record_ids.len(), fetch, &keys.encryption_key, &granted, id)?;
         let (uses, features): (Vec<RecordUse>, Vec<RecordFeatures>) = opened.into_iter().unzip();
 
         // compute, encrypt to the data user, store the ciphertext, sign the report
@@ -278,43 +331,70 @@ impl ShareApp {
     }
 }
 
-/// Checks, opens, decrypts and parses every fetched record, in request order, on as many
-/// threads as there are cores: per record, its entries against the log and the anchor, its
-/// key from the committee's shares and the enclave key, its qualified versions, and the
-/// features the job reads from them.
-fn open_records(
-    fetched: Vec<verify::FetchedRecord>,
+/// Fetches the `count` records of the request through the host, one at a time on this
+/// thread (the host channel is not shared), while worker threads, one per core, check,
+/// open, decrypt and parse the records already fetched: per record, its entries against
+/// the log and the anchor, its key from the committee's shares and the enclave key, its
+/// qualified versions, and the features the job reads from them. Waiting on the host and
+/// computing overlap. The result is in request order; on failure, the refusal of the
+/// first failing record (fetching stops once one has failed).
+fn fetch_and_open(
+    count: usize,
+    mut fetch: impl FnMut(usize) -> Result<verify::FetchedRecord, ShareRefusal>,
     enclave_key: &keywrap::SecretKey,
     granted: &Granted,
     request_id: u64,
 ) -> Result<Vec<(RecordUse, RecordFeatures)>, ShareRefusal> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(fetched.len()).max(1);
-    let per_thread = fetched.len().div_ceil(threads).max(1);
-    let mut work: Vec<Vec<(usize, verify::FetchedRecord)>> = Vec::with_capacity(threads);
-    let mut records = fetched.into_iter().enumerate().peekable();
-    while records.peek().is_some() {
-        work.push(records.by_ref().take(per_thread).collect());
-    }
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(count).max(1);
+    // a few records in flight per worker: enough to keep them busy, bounded in memory
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, verify::FetchedRecord)>(workers * 4);
+    let receiver = Mutex::new(receiver);
+    let failed = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = work
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(k, record)| open_record(record, k, enclave_key, granted, request_id))
-                        .collect::<Vec<_>>()
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut opened = Vec::new();
+                    loop {
+                        let next = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((k, record)) = next else { break };
+                        let record = open_record(record, k, enclave_key, granted, request_id);
+                        if record.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        opened.push((k, record));
+                    }
+                    opened
                 })
             })
             .collect();
-        let mut out = Vec::new();
-        for handle in handles {
-            let opened = handle.join().map_err(|_| ShareRefusal::Job("a worker thread panicked".into()))?;
-            for record in opened {
-                out.push(record?);
+        let mut failure = None;
+        for k in 0..count {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            match fetch(k) {
+                Ok(record) => {
+                    if sender.send((k, record)).is_err() {
+                        break;
+                    }
+                }
+                Err(refusal) => {
+                    failure = Some((k, Err(refusal)));
+                    break;
+                }
             }
         }
-        Ok(out)
+        drop(sender);
+        let mut opened: Vec<_> = failure.into_iter().collect();
+        for handle in handles {
+            opened.extend(handle.join().map_err(|_| ShareRefusal::Job("a worker thread panicked".into()))?);
+        }
+        opened.sort_unstable_by_key(|(k, _)| *k);
+        opened.into_iter().map(|(_, record)| record).collect()
     })
 }
 

@@ -6,10 +6,11 @@
 //! `verify_record` reads one record's registration and log entries with two event queries,
 //! each a scan of the whole chain; for the thousands of records of one request that is
 //! O(records × blocks). Here the registrations and `UpdateAppended` entries of all records
-//! are read first with [`LogReader`] (hundreds of records per scan), then each record costs
-//! one `logOf` call (the head its served entries must reproduce), its manifest and its
-//! entries — each entry fetched once ([`fetch_record`]), then checked
-//! ([`FetchedRecord::qualified`], on any core) and handed back for decryption.
+//! are read first with [`LogReader`] (hundreds of records per scan); then, per batch of
+//! records, one `logsOf` call (the heads their served entries must reproduce) and one fetch
+//! of their manifests and entries ([`objects_needed`]); each record is then assembled
+//! ([`fetch_record`]), checked ([`FetchedRecord::qualified`], on any core) and handed back
+//! for decryption.
 
 use std::collections::HashMap;
 
@@ -19,9 +20,10 @@ use healthchain_crypto::record::{DigestChain, RecordId};
 use healthchain_enclave::protocol::LedgerName;
 use healthchain_ledger::Deployment;
 use healthchain_ledger::bindings::{RecordRegistry, UpdateLog};
+use healthchain_ledger::contracts::LogState;
 use healthchain_update::Manifest;
 use healthchain_update::history::{ObjectFetch, VersionHint, check_entry, fetch_entry, fetch_manifest, fold_head};
-use healthchain_update::view::{ChainView, LoggedVersion, ReadError, Registration};
+use healthchain_update::view::{LoggedVersion, ReadError, Registration};
 
 use crate::reads::LogReader;
 
@@ -72,6 +74,9 @@ pub struct QualifiedRecord {
     pub logged: u64,
 }
 
+/// An entry's store address (the SHA-256 of its ciphertext, checked when fetched) and bytes.
+type StoredEntry = ([u8; 32], Vec<u8>);
+
 /// What the chain and the store hold for one record, read but not yet checked: the reads
 /// go through the host one at a time, the checks can then run on every core.
 pub struct FetchedRecord {
@@ -79,45 +84,42 @@ pub struct FetchedRecord {
     manifest: Manifest,
     key: PublicKey,
     anchor: HashValue,
-    /// Every logged version with its entry (`None` if no hint located it or it could not
-    /// be fetched intact); empty when the served log does not reproduce the stored head.
-    entries: Vec<(LoggedVersion, Option<Vec<u8>>)>,
+    /// Every logged version with its entry's address and bytes (`None` if no hint located
+    /// it or it could not be fetched intact); empty when the served log does not reproduce
+    /// the stored head.
+    entries: Vec<(LoggedVersion, Option<StoredEntry>)>,
     logged: u64,
 }
 
-/// Why a record could not be verified at all.
-#[derive(Debug)]
-pub enum RecordProblem {
-    /// The chain could not be read.
-    Ledger(ReadError),
-    /// The record itself (not registered, manifest missing or malformed).
-    Record(String),
+/// The store location a hint gives for `version` (the last hint for it wins).
+fn hinted(hints: &[VersionHint], version: u64) -> Option<&VersionHint> {
+    hints.iter().rev().find(|h| h.version == version)
 }
 
-impl From<ReadError> for RecordProblem {
-    fn from(e: ReadError) -> Self {
-        RecordProblem::Ledger(e)
-    }
+/// The objects [`fetch_record`] will ask for `record_id`: its manifest and the hinted entry
+/// of every logged version, so a batch of records can be fetched in one round trip.
+pub fn objects_needed(facts: &ChainFacts, record_id: B256, hints: &[VersionHint]) -> Vec<[u8; 32]> {
+    let manifest = facts.registrations.get(&record_id).map(|r| r.manifest_hash.0);
+    let logged = facts.appended.get(&record_id).map(Vec::as_slice).unwrap_or_default();
+    manifest.into_iter().chain(logged.iter().filter_map(|v| hinted(hints, v.version).map(|h| h.entry))).collect()
 }
 
 /// Reads what checking `record_id` as `verify_record` does needs: its registration (from
-/// `facts`), manifest, `UpdateLog` head and every logged version's entry. `hints` are the
-/// store's entry locations (untrusted).
+/// `facts`), manifest and every logged version's entry. `state` is its `UpdateLog` state
+/// as read from the chain; `hints` are the store's entry locations (untrusted). Fails,
+/// saying why, when the record cannot be verified at all.
 pub fn fetch_record(
     facts: &ChainFacts,
-    view: &mut ChainView<'_>,
+    state: &LogState,
     objects: &mut dyn ObjectFetch,
     record_id: B256,
     hints: &[VersionHint],
-) -> Result<FetchedRecord, RecordProblem> {
-    let registration =
-        *facts.registrations.get(&record_id).ok_or_else(|| RecordProblem::Record("it is not registered".into()))?;
-    let manifest =
-        fetch_manifest(objects, &registration).map_err(|e| RecordProblem::Record(format!("its manifest: {e}")))?;
-    let key = manifest.public_key().map_err(|e| RecordProblem::Record(format!("its manifest: {e}")))?;
+) -> Result<FetchedRecord, String> {
+    let registration = *facts.registrations.get(&record_id).ok_or("it is not registered")?;
+    let manifest = fetch_manifest(objects, &registration).map_err(|e| format!("its manifest: {e}"))?;
+    let key = manifest.public_key().map_err(|e| format!("its manifest: {e}"))?;
     let anchor = HashValue::from_bytes(registration.anchor.as_slice())
-        .map_err(|_| RecordProblem::Record("its registered anchor is not a valid chameleon hash".into()))?;
-    let state = view.log_of(record_id)?;
+        .map_err(|_| "its registered anchor is not a valid chameleon hash")?;
     let logged = facts.appended.get(&record_id).map(Vec::as_slice).unwrap_or_default();
     let log_consistent = logged.len() as u64 == state.version
         && logged.iter().enumerate().all(|(i, v)| v.version == i as u64 + 1)
@@ -126,8 +128,11 @@ pub fn fetch_record(
         logged
             .iter()
             .map(|v| {
-                let hint = hints.iter().rev().find(|h| h.version == v.version);
-                (*v, hint.and_then(|h| fetch_entry(objects, &h.entry).ok()))
+                (
+                    *v,
+                    hinted(hints, v.version)
+                        .and_then(|h| fetch_entry(objects, &h.entry).ok().map(|bytes| (h.entry, bytes))),
+                )
             })
             .collect()
     } else {
@@ -151,8 +156,8 @@ impl FetchedRecord {
         for (v, entry) in self.entries {
             let previous = DigestChain::resume(record, v.version - 1, previous_digest);
             previous_digest = v.digest.0;
-            let Some(entry) = entry else { continue };
-            if check_entry(&self.anchor, &self.key, &previous, v.digest, &v.check_string, &entry).is_ok() {
+            let Some((address, entry)) = entry else { continue };
+            if check_entry(&self.anchor, &self.key, &previous, v.digest, &v.check_string, &address).is_ok() {
                 versions.push((v.version, entry));
             }
         }

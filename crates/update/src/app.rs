@@ -404,7 +404,7 @@ impl LoggedEntry<'_> {
             .ok_or_else(|| unqualified("the request does not say where its entry is stored".into()))?;
         let entry = fetch_entry(&mut HostObjects(host), address).map_err(|e| unqualified(e.to_string()))?;
         let previous = DigestChain::resume(record, version - 1, verified.digest.0);
-        check_entry(self.anchor, self.public, &previous, logged.digest, &logged.check_string, &entry)
+        check_entry(self.anchor, self.public, &previous, logged.digest, &logged.check_string, address)
             .map_err(|e| unqualified(e.to_string()))?;
         let context = EntryContext { record, entry_index: version };
         let plaintext = envelope::decrypt_entry(self.record_key, context, &entry)

@@ -9,8 +9,7 @@
 
 use alloy_primitives::{Address, B256};
 use healthchain_crypto::chameleon::{self, CheckString, HashValue, PublicKey};
-use healthchain_crypto::hash::sha256;
-use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
+use healthchain_crypto::record::{DigestChain, RecordId, entry_digest_of_address};
 use healthchain_ledger::ids::update_log_head;
 use serde::{Deserialize, Serialize};
 
@@ -67,17 +66,18 @@ pub fn fold_head(mut head: B256, versions: &[LoggedVersion]) -> B256 {
     head
 }
 
-/// Checks entry `entry` as version `previous.version() + 1` with digest `digest` and check
-/// string `check`; returns the chain after it.
+/// Checks the entry stored under `entry_address` (the SHA-256 of its ciphertext, which
+/// [`fetch_entry`] has checked) as version `previous.version() + 1` with digest `digest`
+/// and check string `check`; returns the chain after it.
 pub fn check_entry(
     anchor: &HashValue,
     key: &PublicKey,
     previous: &DigestChain,
     digest: B256,
     check: &[B256; 2],
-    entry: &[u8],
+    entry_address: &[u8; 32],
 ) -> Result<DigestChain, Unqualified> {
-    let next = previous.append(&entry_digest(entry));
+    let next = previous.append(&entry_digest_of_address(entry_address));
     if next.head() != digest.0 {
         return Err(Unqualified::DigestMismatch);
     }
@@ -101,7 +101,7 @@ pub struct VersionHint {
 /// What a store answered for an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
-    /// The bytes as stored (re-hashed by the caller).
+    /// The bytes stored under the address, checked against it by the fetcher.
     Found(Vec<u8>),
     /// Nothing under that address.
     Missing,
@@ -111,9 +111,11 @@ pub enum Fetched {
     Failed(String),
 }
 
-/// Fetching objects for verification.
+/// Fetching objects for verification. Implementations check what they return against the
+/// address (the store and the enclave runtime both do), so the bytes are hashed once.
 pub trait ObjectFetch {
-    /// The object stored under `address`.
+    /// The object stored under `address`: [`Fetched::Found`] only with bytes whose SHA-256
+    /// is `address`, [`Fetched::Tampered`] for bytes that are not.
     fn fetch(&mut self, address: &[u8; 32]) -> Fetched;
 }
 
@@ -218,7 +220,7 @@ pub fn verify_record(
             match hint {
                 None => Some(Unqualified::EntryUnknown),
                 Some(hint) => fetch_entry(objects, &hint.entry)
-                    .and_then(|entry| check_entry(&anchor, &key, &previous, v.digest, &v.check_string, &entry))
+                    .and_then(|_| check_entry(&anchor, &key, &previous, v.digest, &v.check_string, &hint.entry))
                     .err(),
             }
         };
@@ -240,7 +242,7 @@ pub fn verify_record(
         let opens = fetch_entry(objects, &hint.entry)
             .ok()
             .filter(|_| log_consistent)
-            .map(|entry| chain.append(&entry_digest(&entry)));
+            .map(|_| chain.append(&entry_digest_of_address(&hint.entry)));
         let opens_anchor = opens.as_ref().is_some_and(|after| {
             check_string_of(&hint.check_string)
                 .is_some_and(|check| chameleon::check(&key, &after.message().to_bytes(), &anchor, &check).is_ok())
@@ -266,8 +268,8 @@ pub fn verify_record(
 pub fn fetch_entry(objects: &mut dyn ObjectFetch, address: &[u8; 32]) -> Result<Vec<u8>, Unqualified> {
     let name = crate::view::short(address);
     match objects.fetch(address) {
-        Fetched::Found(bytes) if sha256(&bytes) == *address => Ok(bytes),
-        Fetched::Found(_) | Fetched::Tampered => Err(Unqualified::EntryTampered(name)),
+        Fetched::Found(bytes) => Ok(bytes),
+        Fetched::Tampered => Err(Unqualified::EntryTampered(name)),
         Fetched::Missing => Err(Unqualified::EntryMissing(name)),
         Fetched::Failed(why) => Err(Unqualified::EntryMissing(format!("{name} ({why})"))),
     }

@@ -276,6 +276,24 @@ impl<'a> ChainView<'a> {
         Ok(LogState { head: l.head, version: l.version, license_sequence: l.licenseSequence.to::<u32>() })
     }
 
+    /// The `UpdateLog` states of `record_ids`, in order, read with one call.
+    pub fn logs_of(&mut self, record_ids: &[B256]) -> Result<Vec<LogState>, ReadError> {
+        let log = self.deployment.consortium.update_log;
+        let logs =
+            self.eth_call(LedgerName::Consortium, log, UpdateLog::logsOfCall { recordIds: record_ids.to_vec() })?;
+        if logs.len() != record_ids.len() {
+            return Err(Self::malformed(
+                LedgerName::Consortium,
+                "eth_call",
+                format!("logsOf answered {} logs for {} records", logs.len(), record_ids.len()),
+            ));
+        }
+        Ok(logs
+            .into_iter()
+            .map(|l| LogState { head: l.head, version: l.version, license_sequence: l.licenseSequence.to::<u32>() })
+            .collect())
+    }
+
     /// The record's `UpdateAppended` entries from `from_block` on, in log order.
     pub fn appended(&mut self, record_id: B256, from_block: u64) -> Result<Vec<LoggedVersion>, ReadError> {
         let log = self.deployment.consortium.update_log;

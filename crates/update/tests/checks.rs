@@ -2,6 +2,7 @@
 
 use alloy_primitives::{Address, B256};
 use healthchain_crypto::chameleon;
+use healthchain_crypto::hash::sha256;
 use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
 use healthchain_enclave::protocol::LedgerName;
 use healthchain_ledger::{ConsortiumContracts, Deployment, SharedContracts};
@@ -144,15 +145,22 @@ fn an_entry_must_match_the_logged_digest_and_check_string() {
     let words = healthchain_ledger::ids::check_string_words(&check);
     let digest = B256::from(after.head());
 
-    assert_eq!(check_entry(&anchor, &public, &genesis, digest, &words, entry).unwrap(), after);
+    let address = sha256(entry);
+    assert_eq!(check_entry(&anchor, &public, &genesis, digest, &words, &address).unwrap(), after);
     assert_eq!(
-        check_entry(&anchor, &public, &genesis, digest, &words, b"another entry"),
+        check_entry(&anchor, &public, &genesis, digest, &words, &sha256(b"another entry")),
         Err(Unqualified::DigestMismatch)
     );
     let mut forged = words;
     forged[1].0[0] ^= 1;
-    assert_eq!(check_entry(&anchor, &public, &genesis, digest, &forged, entry), Err(Unqualified::CheckStringInvalid));
+    assert_eq!(
+        check_entry(&anchor, &public, &genesis, digest, &forged, &address),
+        Err(Unqualified::CheckStringInvalid)
+    );
     let (_, other_key) = chameleon::keygen(rng);
-    assert_eq!(check_entry(&anchor, &other_key, &genesis, digest, &words, entry), Err(Unqualified::CheckStringInvalid));
+    assert_eq!(
+        check_entry(&anchor, &other_key, &genesis, digest, &words, &address),
+        Err(Unqualified::CheckStringInvalid)
+    );
     assert_eq!(fold_head(B256::ZERO, &[]), B256::ZERO);
 }
