@@ -366,7 +366,7 @@ fn serve_ocall(config: &SimulatedConfig, ocall: Ocall, body: &[u8]) -> (OcallRes
             Some(objects) => match objects.get_many(&addresses) {
                 Ok(found) => {
                     let lengths = found.iter().map(|o| o.as_ref().map(|bytes| bytes.len() as u64)).collect();
-                    (OcallResult::Objects { lengths }, found.into_iter().flatten().flatten().collect())
+                    (OcallResult::Objects { lengths }, found.into_iter().flatten().collect::<Vec<_>>().concat())
                 }
                 Err(why) => (OcallResult::Failed(why), Vec::new()),
             },

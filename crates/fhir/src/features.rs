@@ -2,9 +2,14 @@
 //! the patient's sex and age, Observation values by LOINC code and Conditions by SNOMED CT
 //! code.  Feed it the resources of every version of a record, in any order.
 
+use std::fmt;
+
 use crate::datetime::{Date, DateTime};
+use crate::error::{ErrorKind, ValidationError};
+use crate::json::{StrictValue, strip_bom};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// LOINC code system URI.
 pub const LOINC: &str = "http://loinc.org";
@@ -162,6 +167,33 @@ impl RecordFeatures {
     pub fn add_bundle(&mut self, bundle: &Value) {
         for r in bundle.get("entry").and_then(Value::as_array).into_iter().flatten().filter_map(|e| e.get("resource")) {
             self.add_resource(r);
+        }
+    }
+
+    /// Adds the entry resources of a Bundle given as JSON bytes: what [`Self::add_bundle`]
+    /// adds from the parsed bundle, in one pass that builds values only for the elements
+    /// features read ([`FEATURE_ELEMENTS`] of Patient, Observation and Condition resources)
+    /// and skips everything else unparsed. For the enclave, where records were validated
+    /// when they were stored and the bulk of a Synthea bundle is claims and encounters.
+    /// Refuses malformed JSON (duplicate properties among the elements read, too) and
+    /// anything but a Bundle, adding nothing.
+    pub fn add_bundle_json(&mut self, bytes: &[u8]) -> Result<(), ValidationError> {
+        let json_error =
+            |e: serde_json::Error| ValidationError::new(ErrorKind::Json, "", format!("error parsing JSON: {e}"));
+        let mut de = serde_json::Deserializer::from_slice(strip_bom(bytes));
+        let bundle = de::Deserializer::deserialize_map(&mut de, BundleVisitor).map_err(json_error)?;
+        de.end().map_err(json_error)?;
+        match bundle.resource_type.as_deref() {
+            Some("Bundle") => {
+                for resource in &bundle.resources {
+                    self.add_resource(resource);
+                }
+                Ok(())
+            }
+            Some(other) => {
+                Err(ValidationError::new(ErrorKind::NotAResource, "", format!("a {other} resource, not a Bundle")))
+            }
+            None => Err(ValidationError::new(ErrorKind::NotAResource, "", "not a FHIR resource (no resourceType)")),
         }
     }
 
@@ -327,4 +359,196 @@ fn value_of(v: &Value) -> Option<ObservationValue> {
         return Some(ObservationValue::Boolean(b));
     }
     v.get("valueInteger").and_then(Value::as_i64).map(ObservationValue::Integer)
+}
+
+/// The resource types features are taken from.
+const FEATURE_TYPES: [&str; 3] = ["Patient", "Observation", "Condition"];
+
+/// Every element of a resource that [`RecordFeatures::add_resource`] reads.
+pub const FEATURE_ELEMENTS: [&str; 23] = [
+    "resourceType",
+    "id",
+    "birthDate",
+    "gender",
+    "deceasedDateTime",
+    "status",
+    "code",
+    "effectiveDateTime",
+    "effectiveInstant",
+    "effectivePeriod",
+    "component",
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueBoolean",
+    "valueInteger",
+    "verificationStatus",
+    "clinicalStatus",
+    "onsetDateTime",
+    "onsetPeriod",
+    "recordedDate",
+    "abatementDateTime",
+    "abatementPeriod",
+];
+
+/// What [`RecordFeatures::add_bundle_json`] keeps of a bundle.
+#[derive(Default)]
+struct BundleScan {
+    resource_type: Option<String>,
+    /// The Patient, Observation and Condition resources, reduced to the elements read.
+    resources: Vec<Value>,
+}
+
+/// A property name, classified without allocating: which of these names it is, if any.
+struct ElementName(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for ElementName {
+    type Value = Option<&'static str>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for ElementName {
+    type Value = Option<&'static str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a property name")
+    }
+    fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().find(|element| **element == name).copied())
+    }
+}
+
+fn duplicate<E: de::Error>(name: &str) -> E {
+    E::custom(format!("duplicate property '{name}'"))
+}
+
+struct BundleVisitor;
+
+impl<'de> Visitor<'de> for BundleVisitor {
+    type Value = BundleScan;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object (a FHIR Bundle)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BundleScan, A::Error> {
+        let mut scan = BundleScan::default();
+        let mut entries_seen = false;
+        while let Some(name) = map.next_key_seed(ElementName(&["resourceType", "entry"]))? {
+            match name {
+                Some("resourceType") => {
+                    if scan.resource_type.is_some() {
+                        return Err(duplicate("resourceType"));
+                    }
+                    scan.resource_type = Some(map.next_value()?);
+                }
+                Some("entry") => {
+                    if entries_seen {
+                        return Err(duplicate("entry"));
+                    }
+                    entries_seen = true;
+                    scan.resources = map.next_value_seed(EntriesSeed)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(scan)
+    }
+}
+
+/// `Bundle.entry`: the feature resources of its entries.
+struct EntriesSeed;
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed {
+    type Value = Vec<Value>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed {
+    type Value = Vec<Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of bundle entries")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+        let mut resources = Vec::new();
+        while let Some(resource) = seq.next_element_seed(EntrySeed)? {
+            resources.extend(resource);
+        }
+        Ok(resources)
+    }
+}
+
+/// One bundle entry: its resource, if features are taken from its type.
+struct EntrySeed;
+
+impl<'de> DeserializeSeed<'de> for EntrySeed {
+    type Value = Option<Value>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed {
+    type Value = Option<Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a bundle entry (a JSON object)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let mut resource = None;
+        let mut resource_seen = false;
+        while let Some(name) = map.next_key_seed(ElementName(&["resource"]))? {
+            if name.is_some() {
+                if resource_seen {
+                    return Err(duplicate("resource"));
+                }
+                resource_seen = true;
+                resource = map.next_value_seed(ResourceSeed)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(resource)
+    }
+}
+
+/// A resource reduced to the elements features read, if it is of a type they are taken
+/// from; other resources are skipped from their `resourceType` on.
+struct ResourceSeed;
+
+impl<'de> DeserializeSeed<'de> for ResourceSeed {
+    type Value = Option<Value>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResourceSeed {
+    type Value = Option<Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a FHIR resource (a JSON object)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let mut elements = Map::new();
+        let mut skipping = false;
+        while let Some(name) = map.next_key_seed(ElementName(&FEATURE_ELEMENTS))? {
+            match name {
+                Some(name) if !skipping => {
+                    if elements.contains_key(name) {
+                        return Err(duplicate(name));
+                    }
+                    let value = map.next_value_seed(StrictValue)?;
+                    skipping = name == "resourceType" && !value.as_str().is_some_and(|t| FEATURE_TYPES.contains(&t));
+                    elements.insert(name.into(), value);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let wanted = elements.get("resourceType").and_then(Value::as_str).is_some_and(|t| FEATURE_TYPES.contains(&t));
+        Ok(wanted.then_some(Value::Object(elements)))
+    }
 }

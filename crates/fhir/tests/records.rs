@@ -296,3 +296,50 @@ fn synthea_bundles_split_into_valid_ordered_versions() {
     }
     println!("20 Synthea bundles -> {total_versions} versions");
 }
+
+/// `add_bundle_json` (one pass, only the elements features read) gives exactly what
+/// `add_bundle` gives on the fully parsed bundle: every Synthea bundle whole and split into
+/// versions, and the small record.
+#[test]
+fn features_from_json_bytes_equal_features_from_the_parsed_bundle() {
+    let mut bundles: Vec<Vec<u8>> = vec![small()];
+    for file in synthea_files() {
+        let bytes = std::fs::read(&file).expect("bundle");
+        bundles.extend(split_into_versions(&bytes).expect("split").into_iter().map(|v| v.bytes));
+        bundles.push(bytes);
+    }
+    let (mut observations, mut conditions) = (0, 0);
+    for bytes in &bundles {
+        let mut parsed = RecordFeatures::default();
+        parsed.add_bundle(&parse_json(bytes).expect("json"));
+        let mut scanned = RecordFeatures::default();
+        scanned.add_bundle_json(bytes).expect("a bundle");
+        assert_eq!(scanned, parsed);
+        observations += parsed.observations.len();
+        conditions += parsed.conditions.len();
+    }
+    assert!(observations > 2_000 && conditions > 100, "{observations} observations, {conditions} conditions");
+}
+
+#[test]
+fn features_from_json_bytes_refuse_what_is_not_a_well_formed_bundle_and_add_nothing() {
+    let refused = |bytes: &[u8], kind: ErrorKind, says: &str| {
+        let mut features = RecordFeatures::default();
+        let e = features.add_bundle_json(bytes).expect_err("refused");
+        assert_eq!((e.kind, features), (kind, RecordFeatures::default()), "{}", e.message);
+        assert!(e.message.contains(says), "{}", e.message);
+    };
+    let patient = br#"{"resourceType": "Patient", "gender": "female"}"#;
+    refused(patient, ErrorKind::NotAResource, "a Patient resource, not a Bundle");
+    let entries = br#"{"entry": [{"resource": {"resourceType": "Patient", "gender": "female"}}]}"#;
+    refused(entries, ErrorKind::NotAResource, "no resourceType");
+    let twice = br#"{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "gender": "female", "gender": "male"}}]}"#;
+    refused(twice, ErrorKind::Json, "duplicate property 'gender'");
+    let type_twice = br#"{"resourceType": "Bundle", "resourceType": "Bundle"}"#;
+    refused(type_twice, ErrorKind::Json, "duplicate property 'resourceType'");
+    refused(br#"{"resourceType": "Bundle", "entry": [}"#, ErrorKind::Json, "error parsing JSON");
+    refused(br#"{"resourceType": "Bundle"} trailing"#, ErrorKind::Json, "error parsing JSON");
+    refused(b"[1, 2]", ErrorKind::Json, "error parsing JSON");
+    // elements features do not read are skipped unparsed, but must still be well-formed JSON
+    refused(br#"{"resourceType": "Bundle", "meta": {"a": tru}}"#, ErrorKind::Json, "error parsing JSON");
+}

@@ -2,7 +2,6 @@
 
 use crate::error::JobError;
 use healthchain_fhir::{Date, RecordFeatures};
-use serde_json::Value;
 
 /// One record's plaintext: every qualified version, each a FHIR R4 Bundle as JSON bytes, in
 /// version order.
@@ -23,30 +22,18 @@ impl RecordInput {
         RecordInput { versions: vec![bundle.into()] }
     }
 
-    /// The features of every version together: each version is parsed as strict JSON and
-    /// must be a FHIR `Bundle`; its entries are added in version order.  `index` is the
+    /// The features of every version together: each version must be a FHIR `Bundle` in
+    /// well-formed JSON ([`RecordFeatures::add_bundle_json`]); its entries are added in
+    /// version order.  `index` is the
     /// record's position in the job's input, used only to say where an error is.
     pub fn features(&self, index: usize) -> Result<RecordFeatures, JobError> {
         let mut features = RecordFeatures::default();
         for (version, bytes) in self.versions.iter().enumerate() {
-            let json = healthchain_fhir::parse_json(bytes).map_err(|e| JobError::InvalidRecord {
+            features.add_bundle_json(bytes).map_err(|e| JobError::InvalidRecord {
                 record: index,
                 version,
                 reason: e.message,
             })?;
-            match json.get("resourceType").and_then(Value::as_str) {
-                Some("Bundle") => features.add_bundle(&json),
-                other => {
-                    return Err(JobError::InvalidRecord {
-                        record: index,
-                        version,
-                        reason: match other {
-                            Some(t) => format!("a {t} resource, not a Bundle"),
-                            None => "not a FHIR resource (no resourceType)".into(),
-                        },
-                    });
-                }
-            }
         }
         Ok(features)
     }
