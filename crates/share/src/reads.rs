@@ -160,7 +160,7 @@ pub fn submissions(
 
 /// How many topic values one `eth_getLogs` filter ORs together at first; a query the
 /// endpoint refuses (too many results) is split in halves and retried.
-pub const TOPICS_PER_QUERY: usize = 256;
+pub const TOPICS_PER_QUERY: usize = 1024;
 
 /// `eth_getLogs` for many first-topic values at once.
 ///
