@@ -9,6 +9,7 @@ mod bench;
 mod clinical;
 mod demo;
 mod keys;
+mod node;
 mod output;
 mod records;
 mod share;
@@ -136,6 +137,18 @@ enum Command {
         #[command(subcommand)]
         command: clinical::DoctorCommand,
     },
+    /// Run a node on embedded defaults in --home (created on first start, resumed after):
+    /// chain, contracts, object store, approved enclave, and the HTTP API (description at
+    /// /openapi.json) until interrupted.
+    Node {
+        /// The embedded environment's directory.
+        #[arg(long, default_value_os_t = records::default_home())]
+        home: PathBuf,
+        /// Where the HTTP API listens (a loopback address by default; port 0 picks a free
+        /// port, printed at start).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// FHIR R4 tools.
     Fhir {
         #[command(subcommand)]
@@ -200,6 +213,7 @@ fn main() -> ExitCode {
         Command::Hospital { home, command } => clinical::run_hospital(&cli.keystore, &home, command),
         Command::Patient { home, command } => clinical::run_patient(&cli.keystore, &home, command),
         Command::Doctor { home, command } => clinical::run_doctor(&cli.keystore, &home, command),
+        Command::Node { home, listen } => node::run(&home, listen).map(|()| ExitCode::SUCCESS),
         Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };

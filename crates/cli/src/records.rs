@@ -15,7 +15,7 @@ use healthchain_core::share::{AccessOutcome, accesses};
 
 use crate::output::say;
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 #[derive(Subcommand)]
 pub enum RecordCommand {

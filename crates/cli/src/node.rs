@@ -1,0 +1,40 @@
+//! `healthchain node`: the embedded environment and the HTTP API in one process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::output::say;
+use crate::records::{self, Result};
+
+/// Opens (or creates) the environment in `home`, serves the API on `listen` and runs until
+/// interrupted (Ctrl-C or SIGTERM); then stops the enclave process and closes the chain.
+pub fn run(home: &Path, listen: SocketAddr) -> Result<()> {
+    let runtime = records::runtime()?;
+    runtime.block_on(async {
+        let env = Arc::new(records::open(home).await?);
+        let listener = healthchain_node::bind(listen).await?;
+        let address = listener.local_addr()?;
+        say!("healthchain node: environment {}", home.display());
+        say!("  chain id {}, enclave {}", env.connection.chain_id(), env.verified.report_signer);
+        say!("  HTTP API on http://{address}/api/v1 (OpenAPI document: http://{address}/openapi.json)");
+        healthchain_node::serve(env, listener, interrupted()).await?;
+        say!("healthchain node: stopped");
+        Ok(())
+    })
+}
+
+/// Resolves at the first Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,212 @@
+//! `healthchain node` and its HTTP API: every endpoint on a real environment (embedded
+//! chain, store, enclave process) with a Synthea record, every rejection with its typed
+//! JSON error, the OpenAPI document validated as OpenAPI 3.1, and the `node` command as a
+//! process: it starts on a free loopback port, answers, stops on SIGTERM (sent to its PID)
+//! and resumes from its directory.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use healthchain_core::records::{FHIR_R4, Owner};
+use healthchain_ledger::testing::dev_key;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Status and JSON body of `GET path` on the API router.
+async fn get(router: &axum::Router, path: &str) -> (StatusCode, Value) {
+    let request = Request::get(path).body(Body::empty()).expect("request");
+    let response = router.clone().oneshot(request).await.expect("the router answers");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: not JSON ({e})")))
+}
+
+fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str, says: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
+    let message = answer.1["error"]["message"].as_str().expect("a message");
+    assert!(message.contains(says), "{message}");
+}
+
+#[test]
+fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_input_with_typed_errors() {
+    let rt = common::runtime();
+    let home = tempfile::tempdir().expect("temporary directory");
+    rt.block_on(async {
+        let env = Arc::new(common::environment(home.path()).await);
+        let bundle = std::fs::read(&common::bundles()[0]).expect("bundle");
+        let versions = healthchain_fhir::split_into_versions(&bundle).expect("a Synthea bundle");
+        let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
+        let mut record = owner.upload(&versions[0].bytes, FHIR_R4).await.expect("upload");
+        owner.update(&mut record, &versions[1].bytes).await.expect("update");
+        let now = env.connection.timestamp().await.expect("time") as u32;
+        owner.set_policy(record.record_id, 7, now - 60, now + 86_400).await.expect("policy");
+        let router = healthchain_node::api::router(env.clone());
+
+        let (status, health) = get(&router, "/api/v1/health").await;
+        assert_eq!(status, StatusCode::OK, "{health}");
+        assert_eq!(health["status"], "ok");
+        assert_eq!(health["chain_id"], env.connection.chain_id());
+        assert!(health["block_number"].as_u64().expect("a block number") > 0);
+        assert_eq!(health["enclave"], env.verified.report_signer.to_string());
+
+        let id = record.record_id.to_string();
+        let (status, catalog) = get(&router, "/api/v1/catalog").await;
+        assert_eq!(status, StatusCode::OK, "{catalog}");
+        let listed = catalog.as_array().expect("a list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0]["record_id"], id);
+        assert_eq!(listed[0]["owner"], owner.address().to_string());
+        assert_eq!(listed[0]["data_type"], FHIR_R4);
+        assert_eq!(listed[0]["policy"]["charge_gwei"], 7);
+        let (_, other_type) = get(&router, "/api/v1/catalog?data_type=dicom").await;
+        assert_eq!(other_type, serde_json::json!([]));
+
+        let (status, view) = get(&router, &format!("/api/v1/records/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["record_id"], id);
+        assert_eq!(view["owner"], owner.address().to_string());
+        assert_eq!(view["log_consistent"], true);
+        assert_eq!(view["qualified"], 2);
+        let listed_versions = view["versions"].as_array().expect("versions");
+        assert_eq!(listed_versions.iter().map(|v| v["version"].as_u64()).collect::<Vec<_>>(), [Some(1), Some(2)]);
+        assert!(listed_versions.iter().all(|v| v["qualified"] == true && v["problem"].is_null()));
+        assert_eq!(listed_versions[0]["enclave"], env.verified.report_signer.to_string());
+        // the id without its 0x prefix names the same record
+        let (status, same) = get(&router, &format!("/api/v1/records/{}", &id[2..])).await;
+        assert_eq!((status, &same["anchor"]), (StatusCode::OK, &view["anchor"]));
+
+        let (status, accesses) = get(&router, &format!("/api/v1/records/{id}/accesses")).await;
+        assert_eq!((status, accesses), (StatusCode::OK, serde_json::json!([])));
+
+        // rejections: each a typed JSON error that says what was wrong
+        assert_error(
+            &get(&router, "/api/v1/records/0x1234").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_record_id",
+            "64 hex digits",
+        );
+        let not_hex = format!("/api/v1/records/{}", "zz".repeat(32));
+        assert_error(&get(&router, &not_hex).await, StatusCode::BAD_REQUEST, "invalid_record_id", "not hexadecimal");
+        let unknown = format!("/api/v1/records/0x{}", "ab".repeat(32));
+        assert_error(&get(&router, &unknown).await, StatusCode::NOT_FOUND, "unknown_record", "is registered");
+        let accesses_of_garbage = "/api/v1/records/nope/accesses";
+        assert_error(&get(&router, accesses_of_garbage).await, StatusCode::BAD_REQUEST, "invalid_record_id", "'nope'");
+        let twice = "/api/v1/catalog?data_type=a&data_type=b";
+        assert_error(&get(&router, twice).await, StatusCode::BAD_REQUEST, "invalid_query", "data_type");
+        assert_error(&get(&router, "/api/v2/records").await, StatusCode::NOT_FOUND, "not_found", "/openapi.json");
+
+        // the document validates as OpenAPI 3.1 and describes every endpoint
+        let (status, document) = get(&router, "/openapi.json").await;
+        assert_eq!(status, StatusCode::OK);
+        let spec = oas3::from_json(document.to_string()).expect("a valid OpenAPI 3.1 document");
+        let paths = spec.paths.expect("paths");
+        for path in
+            ["/api/v1/health", "/api/v1/catalog", "/api/v1/records/{record_id}", "/api/v1/records/{record_id}/accesses"]
+        {
+            let operation = paths.get(path).and_then(|p| p.get.as_ref()).unwrap_or_else(|| panic!("{path} described"));
+            assert!(operation.responses.as_ref().is_some_and(|r| r.contains_key("200")), "{path}");
+        }
+        let schemas = spec.components.expect("components").schemas;
+        for schema in ["RecordView", "VersionView", "CatalogItem", "AccessView", "ErrorBody", "Health"] {
+            assert!(schemas.contains_key(schema), "schema {schema}");
+        }
+    });
+}
+
+/// A `healthchain node` process, stopped by its PID (SIGKILL) if a test fails before
+/// stopping it properly.
+struct NodeProcess {
+    child: Child,
+    address: String,
+}
+
+impl NodeProcess {
+    fn start(home: &std::path::Path) -> NodeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_healthchain"))
+            .args(["node", "--listen", "127.0.0.1:0", "--home"])
+            .arg(home)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("healthchain node starts");
+        let stdout = child.stdout.take().expect("stdout");
+        // the address line, read on a thread so a node that never prints cannot hang the test
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.trim().strip_prefix("HTTP API on http://") {
+                    let address = rest.split('/').next().unwrap_or_default().to_string();
+                    let _ = sender.send(address);
+                }
+            }
+        });
+        let mut node = NodeProcess { child, address: String::new() };
+        node.address = receiver.recv_timeout(Duration::from_secs(180)).expect("the node prints its address");
+        node
+    }
+
+    /// `GET path` over plain HTTP/1.1: status and JSON body.
+    fn get(&self, path: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.address).expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+        (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")))
+    }
+
+    /// SIGTERM to its PID; waits (bounded) for a clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "the node exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop within 60 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn the_node_command_serves_the_api_stops_on_sigterm_and_resumes_from_its_directory() {
+    let home = tempfile::tempdir().expect("temporary directory");
+    let node = NodeProcess::start(home.path());
+    let (status, first) = node.get("/api/v1/health");
+    assert_eq!(status, 200, "{first}");
+    let (status, missing) = node.get("/api/v1/nothing");
+    assert_eq!((status, &missing["error"]["code"]), (404, &Value::from("not_found")));
+    node.stop();
+
+    // restarted on the same directory: the same chain and enclave, nothing redeployed
+    let node = NodeProcess::start(home.path());
+    let (status, second) = node.get("/api/v1/health");
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["chain_id"], first["chain_id"]);
+    assert_eq!(second["enclave"], first["enclave"]);
+    assert!(second["block_number"].as_u64() >= first["block_number"].as_u64(), "{first} then {second}");
+    node.stop();
+}

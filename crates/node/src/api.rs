@@ -1,0 +1,357 @@
+//! The node's HTTP API (`/api/v1`) and its OpenAPI document (`/openapi.json`).
+//!
+//! Every answer is JSON. Failures are [`ErrorBody`]s with a stable `code` and a message
+//! that says what was wrong: `invalid_record_id` (400), `invalid_query` (400),
+//! `unknown_record` and `not_found` (404), `unavailable` (503: the chain, store or enclave
+//! did not answer).
+
+use std::sync::Arc;
+
+use alloy_primitives::{B256, hex};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use healthchain_core::environment::Environment;
+use healthchain_core::records::RecordError;
+use healthchain_core::share::{self, AccessOutcome};
+use healthchain_update::history::VerifyError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+/// The OpenAPI document of this API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "healthchain node API",
+        description = "Read access to a healthchain node: records and the verification of every version, accesses, the catalog. Never needs a user's secret."
+    ),
+    paths(health, catalog, record, accesses),
+    components(schemas(Health, CatalogItem, PolicyView, RecordView, VersionView, AccessView, ErrorBody, ErrorDetail))
+)]
+pub struct ApiDoc;
+
+/// The API over `env`, with `/openapi.json` and a JSON 404 for unknown paths.
+pub fn router(env: Arc<Environment>) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/catalog", get(catalog))
+        .route("/api/v1/records/{record_id}", get(record))
+        .route("/api/v1/records/{record_id}/accesses", get(accesses))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .with_state(env)
+}
+
+/// A failure, as every endpoint reports it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The code and message of a failure.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_record_id`, `invalid_query`, `unknown_record`,
+    /// `not_found`, `unavailable`.
+    pub code: String,
+    /// For people: what was wrong and, where it helps, what to do.
+    pub message: String,
+}
+
+/// A failed request: its status and body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    fn unavailable(what: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("{what}: {why}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+    }
+}
+
+fn record_id(text: &str) -> Result<B256, ApiError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() != 64 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_record_id",
+            format!(
+                "'{text}' is not a record id: expected 32 bytes as 64 hex digits (0x optional), got {} characters",
+                digits.len()
+            ),
+        ));
+    }
+    digits.parse::<B256>().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_record_id",
+            format!("'{text}' is not a record id: not hexadecimal"),
+        )
+    })
+}
+
+/// The node's chain and enclave.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the chain answered.
+    pub status: String,
+    /// The chain id of the ledger.
+    pub chain_id: u64,
+    /// Its latest block.
+    pub block_number: u64,
+    /// The address the node's enclave signs reports with (approved on the Directory).
+    pub enclave: String,
+}
+
+/// The node's chain and enclave.
+#[utoipa::path(get, path = "/api/v1/health", responses(
+    (status = 200, description = "The chain answered", body = Health),
+    (status = 503, description = "The chain did not answer", body = ErrorBody)
+))]
+async fn health(State(env): State<Arc<Environment>>) -> Result<Json<Health>, ApiError> {
+    let block_number = env.connection.block_number().await.map_err(|e| ApiError::unavailable("the chain", e))?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        chain_id: env.connection.chain_id(),
+        block_number,
+        enclave: env.verified.report_signer.to_string(),
+    }))
+}
+
+/// A record's sharing policy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    /// Charge per access, in gwei.
+    pub charge_gwei: u32,
+    /// First second access is allowed (unix, inclusive).
+    pub start: u32,
+    /// Last second access is allowed (unix, inclusive).
+    pub end: u32,
+}
+
+/// One record in the catalog.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CatalogItem {
+    /// The record id (32 bytes, hex).
+    pub record_id: String,
+    /// Its owner's address.
+    pub owner: String,
+    /// Its data type (from its manifest).
+    pub data_type: String,
+    /// The policy in force; absent when none was set or it was revoked.
+    pub policy: Option<PolicyView>,
+}
+
+/// Filters of the catalog.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CatalogQuery {
+    /// Only records of this data type (e.g. `fhir-r4`).
+    pub data_type: Option<String>,
+}
+
+/// Every record (of a data type) with its current policy.
+#[utoipa::path(get, path = "/api/v1/catalog", params(CatalogQuery), responses(
+    (status = 200, description = "The records, in registration order", body = [CatalogItem]),
+    (status = 503, description = "The chain or the store did not answer", body = ErrorBody)
+))]
+async fn catalog(
+    State(env): State<Arc<Environment>>,
+    query: Result<Query<CatalogQuery>, QueryRejection>,
+) -> Result<Json<Vec<CatalogItem>>, ApiError> {
+    let Query(query) = query?;
+    let entries =
+        share::catalog(&env, query.data_type.as_deref()).await.map_err(|e| ApiError::unavailable("the catalog", e))?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| CatalogItem {
+                record_id: e.record_id.to_string(),
+                owner: e.owner.to_string(),
+                data_type: e.data_type,
+                policy: e.policy.map(|p| PolicyView { charge_gwei: p.charge_gwei, start: p.start, end: p.end }),
+            })
+            .collect(),
+    ))
+}
+
+/// One version of a record and whether it qualifies.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionView {
+    /// The version number (1-based).
+    pub version: u64,
+    /// Its entry's store address (SHA-256 of the ciphertext, hex), if known.
+    pub entry: Option<String>,
+    /// The digest logged for it on `UpdateLog` (absent for a version that is not logged).
+    pub digest: Option<String>,
+    /// The enclave that attested it.
+    pub enclave: Option<String>,
+    /// The block it was logged in.
+    pub block: Option<u64>,
+    /// Whether it is qualified: logged, entry intact, digest chain and check string valid.
+    pub qualified: bool,
+    /// Why not, when it is not.
+    pub problem: Option<String>,
+}
+
+/// A record and the verification of every version, as anyone can check it (no keys).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordView {
+    /// The record id (hex).
+    pub record_id: String,
+    /// Its owner's address.
+    pub owner: String,
+    /// The chameleon anchor registered for it (hex); never changes.
+    pub anchor: String,
+    /// Its data type (from its manifest).
+    pub data_type: String,
+    /// The block it was registered in.
+    pub registered_at_block: u64,
+    /// Whether the served log events reproduce the contract's hash-chain head.
+    pub log_consistent: bool,
+    /// How many versions qualify.
+    pub qualified: usize,
+    /// Every logged version, then every claimed but unlogged one, in order.
+    pub versions: Vec<VersionView>,
+}
+
+/// A record with the verification of every version.
+#[utoipa::path(get, path = "/api/v1/records/{record_id}",
+    params(("record_id" = String, Path, description = "The record id: 32 bytes as 64 hex digits, 0x optional")),
+    responses(
+        (status = 200, description = "The record and its versions", body = RecordView),
+        (status = 400, description = "Not a record id", body = ErrorBody),
+        (status = 404, description = "No such record is registered", body = ErrorBody),
+        (status = 503, description = "The chain or the store did not answer", body = ErrorBody)
+    )
+)]
+async fn record(State(env): State<Arc<Environment>>, Path(text): Path<String>) -> Result<Json<RecordView>, ApiError> {
+    let id = record_id(&text)?;
+    let report = healthchain_core::records::verify(&env, id).await.map_err(|e| match e {
+        RecordError::Verify(VerifyError::UnknownRecord(_)) => {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_record", format!("no record {id} is registered"))
+        }
+        other => ApiError::unavailable("verifying the record", other),
+    })?;
+    let registration = report.registration;
+    Ok(Json(RecordView {
+        record_id: registration.record_id.to_string(),
+        owner: registration.owner.to_string(),
+        anchor: registration.anchor.to_string(),
+        data_type: report.data_type.clone(),
+        registered_at_block: registration.block,
+        log_consistent: report.log_consistent,
+        qualified: report.qualified(),
+        versions: report
+            .versions
+            .iter()
+            .map(|v| VersionView {
+                version: v.version,
+                entry: v.entry.map(hex::encode_prefixed),
+                digest: v.digest.map(|d| d.to_string()),
+                enclave: v.enclave.map(|a| a.to_string()),
+                block: v.block,
+                qualified: v.qualified(),
+                problem: v.problem.as_ref().map(ToString::to_string),
+            })
+            .collect(),
+    }))
+}
+
+/// One access to a record: who paid for which job, and how it ended.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccessView {
+    /// The access request.
+    pub request_id: u64,
+    /// Who asked and paid.
+    pub requester: String,
+    /// The enclave asked to run the job.
+    pub enclave: String,
+    /// SHA-256 of the job's canonical spec (hex).
+    pub job_hash: String,
+    /// Block of the request.
+    pub block: u64,
+    /// Unix time of that block.
+    pub requested_at: u64,
+    /// The record's charge under the granted policy, in wei (decimal).
+    pub charge_wei: String,
+    /// `pending`, `completed` or `refunded`.
+    pub outcome: String,
+    /// SHA-256 of the encrypted result, once completed.
+    pub result_hash: Option<String>,
+}
+
+/// Every access request that included a record, in order.
+#[utoipa::path(get, path = "/api/v1/records/{record_id}/accesses",
+    params(("record_id" = String, Path, description = "The record id: 32 bytes as 64 hex digits, 0x optional")),
+    responses(
+        (status = 200, description = "The accesses, oldest first (empty for a record nobody asked for)", body = [AccessView]),
+        (status = 400, description = "Not a record id", body = ErrorBody),
+        (status = 503, description = "The chain did not answer", body = ErrorBody)
+    )
+)]
+async fn accesses(
+    State(env): State<Arc<Environment>>,
+    Path(text): Path<String>,
+) -> Result<Json<Vec<AccessView>>, ApiError> {
+    let id = record_id(&text)?;
+    let accesses = share::accesses(&env, id).await.map_err(|e| ApiError::unavailable("the accesses", e))?;
+    Ok(Json(
+        accesses
+            .into_iter()
+            .map(|a| {
+                let (outcome, result_hash) = match a.outcome {
+                    AccessOutcome::Pending => ("pending", None),
+                    AccessOutcome::Completed { result_hash } => ("completed", Some(result_hash.to_string())),
+                    AccessOutcome::Refunded => ("refunded", None),
+                };
+                AccessView {
+                    request_id: a.request_id,
+                    requester: a.requester.to_string(),
+                    enclave: a.enclave.to_string(),
+                    job_hash: a.job_hash.to_string(),
+                    block: a.block,
+                    requested_at: a.requested_at,
+                    charge_wei: a.charge_wei.to_string(),
+                    outcome: outcome.into(),
+                    result_hash,
+                }
+            })
+            .collect(),
+    ))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint at {}; the API is described at /openapi.json", uri.path()),
+    )
+}
