@@ -1,8 +1,8 @@
-//! `healthchain node` and its HTTP API: every endpoint on a real environment (embedded
-//! chain, store, enclave process) with a Synthea record, every rejection with its typed
-//! JSON error, the OpenAPI document validated as OpenAPI 3.1, and the `node` command as a
+//! `healthchain node`, its HTTP API and portal: every endpoint on a real environment
+//! (embedded chain, store, enclave process) with a Synthea record, every rejection with its
+//! typed JSON error, the OpenAPI document validated as OpenAPI 3.1; the `node` command as a
 //! process: it starts on a free loopback port, answers, stops on SIGTERM (sent to its PID)
-//! and resumes from its directory.
+//! and resumes from its directory; the portal's pages in headless Chromium.
 
 mod common;
 
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::records::{FHIR_R4, Owner};
 use healthchain_ledger::testing::dev_key;
 use serde_json::Value;
@@ -209,4 +210,62 @@ fn the_node_command_serves_the_api_stops_on_sigterm_and_resumes_from_its_directo
     assert_eq!(second["enclave"], first["enclave"]);
     assert!(second["block_number"].as_u64() >= first["block_number"].as_u64(), "{first} then {second}");
     node.stop();
+}
+
+/// The portal in headless Chromium (`tests/browser/portal.mjs`, playwright-core from npm,
+/// Debian's chromium; `.ci/run` installs both): a node over a durable environment holding
+/// one three-version Synthea record; the pages load, show it with every version verified,
+/// and screenshots land in the target directory (`tmp/portal/`), kept as CI artifacts.
+#[test]
+fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_browser() {
+    let home = tempfile::tempdir().expect("temporary directory");
+    let rt = common::runtime();
+    let record_id = rt.block_on(async {
+        let env = Environment::open(home.path(), &common::program(), ChainStorage::Durable).await.expect("environment");
+        let bundle = std::fs::read(&common::bundles()[1]).expect("bundle");
+        let versions = healthchain_fhir::split_into_versions(&bundle).expect("a Synthea bundle");
+        let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
+        let mut record = owner.upload(&versions[0].bytes, FHIR_R4).await.expect("upload");
+        for version in &versions[1..3] {
+            owner.update(&mut record, &version.bytes).await.expect("update");
+        }
+        record.record_id
+    });
+    drop(rt);
+
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    healthchain_ledger::testing::ensure_node_modules(root).expect("the npm packages (playwright-core)");
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Debian's chromium: apt-get install chromium (.ci/run does)"
+    );
+    let node = NodeProcess::start(home.path());
+    let script = root.join("tests/browser/portal.mjs");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal");
+    let mut browser = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://{}", node.address))
+        .arg(record_id.to_string())
+        .arg("3")
+        .arg(&out)
+        .spawn()
+        .expect("node (Node.js) runs the browser script");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = browser.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = browser.kill();
+            let _ = browser.wait();
+            panic!("the browser test did not finish within 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    node.stop();
+    assert!(status.success(), "the portal checks failed ({status}); see the output above");
+    for screenshot in ["home.png", "record.png"] {
+        let size = std::fs::metadata(out.join(screenshot)).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 10_000, "{screenshot}: {size} bytes");
+    }
 }

@@ -75,11 +75,16 @@ pub fn dev_key(i: u32) -> EthKey {
     EthKey::from_bytes(&signer.to_bytes()[..]).expect("a development key is a valid secret")
 }
 
-/// Runs `npm ci` in `root` if `node_modules/.bin/hardhat` is missing, once: concurrent callers
-/// (parallel tests, other processes) serialize on a lock file under `target/`.
+/// What the tests use from `node_modules/`: hardhat, and playwright-core for the portal's
+/// browser test.
+const NPM_INSTALLED: [&str; 2] = ["node_modules/.bin/hardhat", "node_modules/playwright-core/package.json"];
+
+/// Runs `npm ci` in `root` if any of the npm packages the tests use is missing, once:
+/// concurrent callers (parallel tests, other processes) serialize on a lock file under
+/// `target/`.
 pub fn ensure_node_modules(root: &Path) -> Result<(), HarnessError> {
-    let hardhat = root.join("node_modules/.bin/hardhat");
-    if hardhat.exists() {
+    let installed = || NPM_INSTALLED.iter().all(|path| root.join(path).exists());
+    if installed() {
         return Ok(());
     }
     let lock_dir = root.join("target");
@@ -87,7 +92,7 @@ pub fn ensure_node_modules(root: &Path) -> Result<(), HarnessError> {
     let lock =
         OpenOptions::new().create(true).truncate(false).write(true).open(lock_dir.join(".healthchain-npm-ci.lock"))?;
     lock.lock()?;
-    if !hardhat.exists() {
+    if !installed() {
         let status = Command::new("npm")
             .arg("ci")
             .arg("--no-audit")
@@ -97,7 +102,7 @@ pub fn ensure_node_modules(root: &Path) -> Result<(), HarnessError> {
             .stderr(Stdio::inherit())
             .status()
             .map_err(|e| HarnessError::Hardhat(format!("cannot run `npm ci` in {}: {e}", root.display())))?;
-        if !status.success() || !hardhat.exists() {
+        if !status.success() || !installed() {
             return Err(HarnessError::Hardhat(format!(
                 "`npm ci` in {} failed ({status}); install Node.js 18+ and run it by hand",
                 root.display()

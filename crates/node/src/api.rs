@@ -33,7 +33,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 )]
 pub struct ApiDoc;
 
-/// The API over `env`, with `/openapi.json` and a JSON 404 for unknown paths.
+/// The API over `env`, with `/openapi.json`, the portal's pages and a JSON 404 for unknown
+/// paths.
 pub fn router(env: Arc<Environment>) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
@@ -41,6 +42,8 @@ pub fn router(env: Arc<Environment>) -> Router {
         .route("/api/v1/records/{record_id}", get(record))
         .route("/api/v1/records/{record_id}/accesses", get(accesses))
         .route("/openapi.json", get(openapi))
+        .route("/", get(crate::portal::home))
+        .route("/records/{record_id}", get(crate::portal::record))
         .fallback(not_found)
         .with_state(env)
 }
@@ -71,7 +74,17 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What was wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into() }
     }
 
@@ -133,13 +146,17 @@ pub struct Health {
     (status = 503, description = "The chain did not answer", body = ErrorBody)
 ))]
 async fn health(State(env): State<Arc<Environment>>) -> Result<Json<Health>, ApiError> {
+    load_health(&env).await.map(Json)
+}
+
+pub(crate) async fn load_health(env: &Environment) -> Result<Health, ApiError> {
     let block_number = env.connection.block_number().await.map_err(|e| ApiError::unavailable("the chain", e))?;
-    Ok(Json(Health {
+    Ok(Health {
         status: "ok".into(),
         chain_id: env.connection.chain_id(),
         block_number,
         enclave: env.verified.report_signer.to_string(),
-    }))
+    })
 }
 
 /// A record's sharing policy.
@@ -183,19 +200,20 @@ async fn catalog(
     query: Result<Query<CatalogQuery>, QueryRejection>,
 ) -> Result<Json<Vec<CatalogItem>>, ApiError> {
     let Query(query) = query?;
-    let entries =
-        share::catalog(&env, query.data_type.as_deref()).await.map_err(|e| ApiError::unavailable("the catalog", e))?;
-    Ok(Json(
-        entries
-            .into_iter()
-            .map(|e| CatalogItem {
-                record_id: e.record_id.to_string(),
-                owner: e.owner.to_string(),
-                data_type: e.data_type,
-                policy: e.policy.map(|p| PolicyView { charge_gwei: p.charge_gwei, start: p.start, end: p.end }),
-            })
-            .collect(),
-    ))
+    load_catalog(&env, query.data_type.as_deref()).await.map(Json)
+}
+
+pub(crate) async fn load_catalog(env: &Environment, data_type: Option<&str>) -> Result<Vec<CatalogItem>, ApiError> {
+    let entries = share::catalog(env, data_type).await.map_err(|e| ApiError::unavailable("the catalog", e))?;
+    Ok(entries
+        .into_iter()
+        .map(|e| CatalogItem {
+            record_id: e.record_id.to_string(),
+            owner: e.owner.to_string(),
+            data_type: e.data_type,
+            policy: e.policy.map(|p| PolicyView { charge_gwei: p.charge_gwei, start: p.start, end: p.end }),
+        })
+        .collect())
 }
 
 /// One version of a record and whether it qualifies.
@@ -249,15 +267,19 @@ pub struct RecordView {
     )
 )]
 async fn record(State(env): State<Arc<Environment>>, Path(text): Path<String>) -> Result<Json<RecordView>, ApiError> {
-    let id = record_id(&text)?;
-    let report = healthchain_core::records::verify(&env, id).await.map_err(|e| match e {
+    load_record(&env, &text).await.map(Json)
+}
+
+pub(crate) async fn load_record(env: &Environment, text: &str) -> Result<RecordView, ApiError> {
+    let id = record_id(text)?;
+    let report = healthchain_core::records::verify(env, id).await.map_err(|e| match e {
         RecordError::Verify(VerifyError::UnknownRecord(_)) => {
             ApiError::new(StatusCode::NOT_FOUND, "unknown_record", format!("no record {id} is registered"))
         }
         other => ApiError::unavailable("verifying the record", other),
     })?;
     let registration = report.registration;
-    Ok(Json(RecordView {
+    Ok(RecordView {
         record_id: registration.record_id.to_string(),
         owner: registration.owner.to_string(),
         anchor: registration.anchor.to_string(),
@@ -278,7 +300,7 @@ async fn record(State(env): State<Arc<Environment>>, Path(text): Path<String>) -
                 problem: v.problem.as_ref().map(ToString::to_string),
             })
             .collect(),
-    }))
+    })
 }
 
 /// One access to a record: who paid for which job, and how it ended.
@@ -317,31 +339,33 @@ async fn accesses(
     State(env): State<Arc<Environment>>,
     Path(text): Path<String>,
 ) -> Result<Json<Vec<AccessView>>, ApiError> {
-    let id = record_id(&text)?;
-    let accesses = share::accesses(&env, id).await.map_err(|e| ApiError::unavailable("the accesses", e))?;
-    Ok(Json(
-        accesses
-            .into_iter()
-            .map(|a| {
-                let (outcome, result_hash) = match a.outcome {
-                    AccessOutcome::Pending => ("pending", None),
-                    AccessOutcome::Completed { result_hash } => ("completed", Some(result_hash.to_string())),
-                    AccessOutcome::Refunded => ("refunded", None),
-                };
-                AccessView {
-                    request_id: a.request_id,
-                    requester: a.requester.to_string(),
-                    enclave: a.enclave.to_string(),
-                    job_hash: a.job_hash.to_string(),
-                    block: a.block,
-                    requested_at: a.requested_at,
-                    charge_wei: a.charge_wei.to_string(),
-                    outcome: outcome.into(),
-                    result_hash,
-                }
-            })
-            .collect(),
-    ))
+    load_accesses(&env, &text).await.map(Json)
+}
+
+pub(crate) async fn load_accesses(env: &Environment, text: &str) -> Result<Vec<AccessView>, ApiError> {
+    let id = record_id(text)?;
+    let accesses = share::accesses(env, id).await.map_err(|e| ApiError::unavailable("the accesses", e))?;
+    Ok(accesses
+        .into_iter()
+        .map(|a| {
+            let (outcome, result_hash) = match a.outcome {
+                AccessOutcome::Pending => ("pending", None),
+                AccessOutcome::Completed { result_hash } => ("completed", Some(result_hash.to_string())),
+                AccessOutcome::Refunded => ("refunded", None),
+            };
+            AccessView {
+                request_id: a.request_id,
+                requester: a.requester.to_string(),
+                enclave: a.enclave.to_string(),
+                job_hash: a.job_hash.to_string(),
+                block: a.block,
+                requested_at: a.requested_at,
+                charge_wei: a.charge_wei.to_string(),
+                outcome: outcome.into(),
+                result_hash,
+            }
+        })
+        .collect())
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {

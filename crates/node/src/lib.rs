@@ -1,5 +1,6 @@
 //! The services `healthchain node` runs over an [`Environment`](healthchain_core::environment::Environment):
-//! for now the HTTP API ([`api`]) with its OpenAPI document at `/openapi.json`.
+//! for now the HTTP API ([`api`]) with its OpenAPI document at `/openapi.json`, and the web
+//! portal (`/`, `/records/{id}`: server-rendered HTML over the same data).
 //!
 //! The API is read-only so far: records with the verification status of every version, the
 //! accesses to a record, the catalog, the node's health. It never needs a user's secret;
@@ -10,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+mod portal;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
