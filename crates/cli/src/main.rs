@@ -148,6 +148,9 @@ enum Command {
         /// port, printed at start).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Log as JSON lines on standard error (one object per event) instead of text.
+        #[arg(long)]
+        json_logs: bool,
     },
     /// FHIR R4 tools.
     Fhir {
@@ -213,7 +216,7 @@ fn main() -> ExitCode {
         Command::Hospital { home, command } => clinical::run_hospital(&cli.keystore, &home, command),
         Command::Patient { home, command } => clinical::run_patient(&cli.keystore, &home, command),
         Command::Doctor { home, command } => clinical::run_doctor(&cli.keystore, &home, command),
-        Command::Node { home, listen } => node::run(&home, listen).map(|()| ExitCode::SUCCESS),
+        Command::Node { home, listen, json_logs } => node::run(&home, listen, json_logs).map(|()| ExitCode::SUCCESS),
         Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };

@@ -4,12 +4,19 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use tracing_subscriber::filter::LevelFilter;
+
 use crate::output::say;
 use crate::records::{self, Result};
 
 /// Opens (or creates) the environment in `home`, serves the API on `listen` and runs until
 /// interrupted (Ctrl-C or SIGTERM); then stops the enclave process and closes the chain.
-pub fn run(home: &Path, listen: SocketAddr) -> Result<()> {
+/// Logs go to standard error (`json_logs`: one JSON object per line); standard output
+/// says where the node listens.
+pub fn run(home: &Path, listen: SocketAddr, json_logs: bool) -> Result<()> {
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(LevelFilter::INFO);
+    let installed = if json_logs { logs.json().try_init() } else { logs.try_init() };
+    installed.map_err(|e| format!("cannot set up logging: {e}"))?;
     let runtime = records::runtime()?;
     runtime.block_on(async {
         let env = Arc::new(records::open(home).await?);

@@ -20,13 +20,18 @@ use healthchain_ledger::testing::dev_key;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// Status and JSON body of `GET path` on the API router.
-async fn get(router: &axum::Router, path: &str) -> (StatusCode, Value) {
-    let request = Request::get(path).body(Body::empty()).expect("request");
+/// Status and JSON body of `request` on the API router.
+async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let path = request.uri().to_string();
     let response = router.clone().oneshot(request).await.expect("the router answers");
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
     (status, serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: not JSON ({e})")))
+}
+
+/// `GET path` on the API router.
+async fn get(router: &axum::Router, path: &str) -> (StatusCode, Value) {
+    send(router, Request::get(path).body(Body::empty()).expect("request")).await
 }
 
 fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str, says: &str) {
@@ -127,17 +132,30 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
 struct NodeProcess {
     child: Child,
     address: String,
+    /// Its log lines (standard error), echoed to the test's.
+    logs: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl NodeProcess {
-    fn start(home: &std::path::Path) -> NodeProcess {
+    /// Starts `healthchain node` on `home` with `extra` arguments.
+    fn start(home: &std::path::Path, extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_healthchain"))
             .args(["node", "--listen", "127.0.0.1:0", "--home"])
             .arg(home)
+            .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("healthchain node starts");
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("node: {line}");
+                kept.lock().expect("logs").push(line);
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         // the address line, read on a thread so a node that never prints cannot hang the test
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -149,7 +167,7 @@ impl NodeProcess {
                 }
             }
         });
-        let mut node = NodeProcess { child, address: String::new() };
+        let mut node = NodeProcess { child, address: String::new(), logs };
         node.address = receiver.recv_timeout(Duration::from_secs(180)).expect("the node prints its address");
         node
     }
@@ -166,8 +184,8 @@ impl NodeProcess {
         (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")))
     }
 
-    /// SIGTERM to its PID; waits (bounded) for a clean exit.
-    fn stop(mut self) {
+    /// SIGTERM to its PID; waits (bounded) for a clean exit; returns its log lines.
+    fn stop(mut self) -> Vec<String> {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         assert!(sent.success());
@@ -175,7 +193,9 @@ impl NodeProcess {
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 assert!(status.success(), "the node exited with {status}");
-                return;
+                // the log reader ends with the pipe; give it a moment to take the last lines
+                std::thread::sleep(Duration::from_millis(200));
+                return self.logs.lock().expect("logs").clone();
             }
             assert!(Instant::now() < deadline, "the node did not stop within 60 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
@@ -195,15 +215,26 @@ impl Drop for NodeProcess {
 #[test]
 fn the_node_command_serves_the_api_stops_on_sigterm_and_resumes_from_its_directory() {
     let home = tempfile::tempdir().expect("temporary directory");
-    let node = NodeProcess::start(home.path());
+    let node = NodeProcess::start(home.path(), &["--json-logs"]);
     let (status, first) = node.get("/api/v1/health");
     assert_eq!(status, 200, "{first}");
     let (status, missing) = node.get("/api/v1/nothing");
     assert_eq!((status, &missing["error"]["code"]), (404, &Value::from("not_found")));
-    node.stop();
+    // every request logged as one JSON object: method, path, status, duration
+    let logs = node.stop();
+    let requests: Vec<Value> = logs
+        .iter()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}")))
+        .filter(|event| event["fields"]["message"] == "request")
+        .map(|event| event["fields"].clone())
+        .collect();
+    let seen: Vec<(&str, u64)> =
+        requests.iter().map(|f| (f["path"].as_str().unwrap_or_default(), f["status"].as_u64().unwrap_or(0))).collect();
+    assert_eq!(seen, [("/api/v1/health", 200), ("/api/v1/nothing", 404)]);
+    assert!(requests.iter().all(|f| f["method"] == "GET" && f["micros"].is_u64()), "{requests:?}");
 
     // restarted on the same directory: the same chain and enclave, nothing redeployed
-    let node = NodeProcess::start(home.path());
+    let node = NodeProcess::start(home.path(), &[]);
     let (status, second) = node.get("/api/v1/health");
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["chain_id"], first["chain_id"]);
@@ -239,7 +270,7 @@ fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_br
         std::path::Path::new("/usr/bin/chromium").exists(),
         "the browser test needs Debian's chromium: apt-get install chromium (.ci/run does)"
     );
-    let node = NodeProcess::start(home.path());
+    let node = NodeProcess::start(home.path(), &[]);
     let script = root.join("tests/browser/portal.mjs");
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal");
     let mut browser = Command::new("node")
@@ -268,4 +299,76 @@ fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_br
         let size = std::fs::metadata(out.join(screenshot)).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{screenshot}: {size} bytes");
     }
+}
+
+/// A transfer from development account 17 (unused by the environment), signed here, as
+/// a client would, for `chain_id`.
+fn signed_transfer(chain_id: u64, nonce: u64) -> String {
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Address, TxKind, U256};
+    use alloy_signer::SignerSync;
+    let signer = healthchain_chain::dev_signer(17).expect("a development key");
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(Address::repeat_byte(0x42)),
+        value: U256::from(1_000),
+        access_list: Default::default(),
+        input: Default::default(),
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).expect("sign");
+    alloy_primitives::hex::encode_prefixed(TxEnvelope::from(tx.into_signed(signature)).encoded_2718())
+}
+
+/// `POST path` with `body` as JSON on the API router.
+async fn post(router: &axum::Router, path: &str, body: String) -> (StatusCode, Value) {
+    let request = Request::post(path).header("content-type", "application/json").body(Body::from(body));
+    send(router, request.expect("request")).await
+}
+
+#[test]
+fn the_api_relays_client_signed_transactions_and_refuses_bad_ones_with_typed_errors() {
+    let rt = common::runtime();
+    let home = tempfile::tempdir().expect("temporary directory");
+    rt.block_on(async {
+        let env = Arc::new(common::environment(home.path()).await);
+        let router = healthchain_node::api::router(env.clone());
+        let chain_id = env.connection.chain_id();
+        let relay = |raw: &str| serde_json::json!({ "raw": raw }).to_string();
+        let transfer = signed_transfer(chain_id, 0);
+
+        let (status, outcome) = post(&router, "/api/v1/transactions", relay(&transfer)).await;
+        assert_eq!(status, StatusCode::OK, "{outcome}");
+        assert_eq!(outcome["success"], true);
+        assert_eq!(outcome["gas_used"], 21_000);
+        assert!(outcome["block_number"].as_u64().is_some_and(|b| b > 0), "{outcome}");
+
+        // the same transaction again (its nonce is used), one for another chain: refused by the chain
+        let (status, again) = post(&router, "/api/v1/transactions", relay(&transfer)).await;
+        assert_error(&(status, again), StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the chain refused");
+        let elsewhere = signed_transfer(chain_id + 1, 1);
+        let answer = post(&router, "/api/v1/transactions", relay(&elsewhere)).await;
+        assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the chain refused");
+
+        // malformed requests never reach the chain
+        let not_hex = post(&router, "/api/v1/transactions", relay("0xzz")).await;
+        assert_error(&not_hex, StatusCode::BAD_REQUEST, "invalid_transaction", "not hex");
+        let empty = post(&router, "/api/v1/transactions", relay("0x")).await;
+        assert_error(&empty, StatusCode::BAD_REQUEST, "invalid_transaction", "empty");
+        let not_json = post(&router, "/api/v1/transactions", "{\"raw\": ".into()).await;
+        assert_error(&not_json, StatusCode::BAD_REQUEST, "invalid_json", "");
+        let wrong_shape = post(&router, "/api/v1/transactions", "{\"transaction\": \"0x00\"}".into()).await;
+        assert_error(&wrong_shape, StatusCode::BAD_REQUEST, "invalid_json", "raw");
+        let huge = relay(&format!("0x{}", "00".repeat(healthchain_node::api::MAX_BODY)));
+        let answer = post(&router, "/api/v1/transactions", huge).await;
+        assert_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "limit");
+        // nothing of the refused ones landed: the account sent exactly one transaction
+        let sender = healthchain_chain::dev_signer(17).expect("a development key").address();
+        let sent = alloy_provider::Provider::get_transaction_count(env.connection.provider(), sender).await;
+        assert_eq!(sent.expect("the account's nonce"), 1);
+    });
 }

@@ -643,6 +643,14 @@ impl LedgerError {
 /// Revert data carried by a JSON-RPC error response, if it is a revert.
 pub(crate) fn revert_data(err: &TransportError) -> Option<Bytes> {
     let payload = err.as_error_resp()?;
+    // hardhat answers a transaction that was mined and reverted with
+    // `data: {"txHash": ..., "data": <revert data>}`; take the revert data, not the hash
+    if let Some(Ok(serde_json::Value::Object(fields))) = payload.try_data_as::<serde_json::Value>()
+        && let Some(data) = fields.get("data").and_then(serde_json::Value::as_str)
+        && let Ok(bytes) = alloy_primitives::hex::decode(data)
+    {
+        return Some(bytes.into());
+    }
     if let Some(data) = payload.as_revert_data() {
         return Some(data);
     }

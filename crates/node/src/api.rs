@@ -1,18 +1,24 @@
 //! The node's HTTP API (`/api/v1`) and its OpenAPI document (`/openapi.json`).
 //!
 //! Every answer is JSON. Failures are [`ErrorBody`]s with a stable `code` and a message
-//! that says what was wrong: `invalid_record_id` (400), `invalid_query` (400),
-//! `unknown_record` and `not_found` (404), `unavailable` (503: the chain, store or enclave
-//! did not answer).
+//! that says what was wrong: `invalid_record_id`, `invalid_query`, `invalid_json`,
+//! `invalid_transaction` (400), `unknown_record` and `not_found` (404),
+//! `payload_too_large` (413), `rejected` (422: the chain refused a relayed transaction),
+//! `unavailable` (503: the chain, store or enclave did not answer). Request bodies are
+//! limited to [`MAX_BODY`] bytes.
+//!
+//! Writes are relayed, never made: `POST /api/v1/transactions` takes a transaction the
+//! client signed and hands it to the chain as is, so the node holds no user's key.
 
 use std::sync::Arc;
 
-use alloy_primitives::{B256, hex};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use alloy_primitives::{B256, Bytes, hex};
+use alloy_provider::Provider;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use healthchain_core::environment::Environment;
 use healthchain_core::records::RecordError;
@@ -21,15 +27,30 @@ use healthchain_update::history::VerifyError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+/// Largest request body accepted, in bytes: a signed transaction deploying one of our
+/// contracts is ~30 KB as hex.
+pub const MAX_BODY: usize = 256 * 1024;
+
 /// The OpenAPI document of this API.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "healthchain node API",
-        description = "Read access to a healthchain node: records and the verification of every version, accesses, the catalog. Never needs a user's secret."
+        description = "Read access to a healthchain node (records and the verification of every version, accesses, the catalog) and a relay for client-signed transactions. Never needs a user's secret."
     ),
-    paths(health, catalog, record, accesses),
-    components(schemas(Health, CatalogItem, PolicyView, RecordView, VersionView, AccessView, ErrorBody, ErrorDetail))
+    paths(health, catalog, record, accesses, relay_transaction),
+    components(schemas(
+        Health,
+        CatalogItem,
+        PolicyView,
+        RecordView,
+        VersionView,
+        AccessView,
+        RawTransaction,
+        TransactionOutcome,
+        ErrorBody,
+        ErrorDetail
+    ))
 )]
 pub struct ApiDoc;
 
@@ -41,10 +62,12 @@ pub fn router(env: Arc<Environment>) -> Router {
         .route("/api/v1/catalog", get(catalog))
         .route("/api/v1/records/{record_id}", get(record))
         .route("/api/v1/records/{record_id}/accesses", get(accesses))
+        .route("/api/v1/transactions", post(relay_transaction))
         .route("/openapi.json", get(openapi))
         .route("/", get(crate::portal::home))
         .route("/records/{record_id}", get(crate::portal::record))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(env)
 }
 
@@ -58,8 +81,9 @@ pub struct ErrorBody {
 /// The code and message of a failure.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `invalid_record_id`, `invalid_query`, `unknown_record`,
-    /// `not_found`, `unavailable`.
+    /// Stable, machine-readable: `invalid_record_id`, `invalid_query`, `invalid_json`,
+    /// `invalid_transaction`, `unknown_record`, `not_found`, `payload_too_large`,
+    /// `rejected`, `unavailable`.
     pub code: String,
     /// For people: what was wrong and, where it helps, what to do.
     pub message: String,
@@ -97,6 +121,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is over the limit of {MAX_BODY} bytes"),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", rejection.body_text())
+        }
     }
 }
 
@@ -366,6 +404,63 @@ pub(crate) async fn load_accesses(env: &Environment, text: &str) -> Result<Vec<A
             }
         })
         .collect())
+}
+
+/// A transaction the client signed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RawTransaction {
+    /// The signed transaction, EIP-2718 encoded, as 0x-prefixed hex.
+    pub raw: String,
+}
+
+/// What became of a relayed transaction.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransactionOutcome {
+    /// Its hash.
+    pub tx_hash: String,
+    /// The block it was included in.
+    pub block_number: Option<u64>,
+    /// Whether it succeeded (a reverted transaction is included, and pays gas, but fails).
+    pub success: bool,
+    /// Gas it used.
+    pub gas_used: u64,
+}
+
+/// Relays a client-signed transaction to the chain and waits for its receipt.
+#[utoipa::path(post, path = "/api/v1/transactions", request_body = RawTransaction, responses(
+    (status = 200, description = "Included in a block (see `success` for a revert)", body = TransactionOutcome),
+    (status = 400, description = "Not JSON of this shape, or not a hex transaction", body = ErrorBody),
+    (status = 413, description = "The body is over the limit", body = ErrorBody),
+    (status = 422, description = "The chain refused it (signature, nonce, funds, fees)", body = ErrorBody),
+    (status = 503, description = "The chain did not answer", body = ErrorBody)
+))]
+async fn relay_transaction(
+    State(env): State<Arc<Environment>>,
+    body: Result<Json<RawTransaction>, JsonRejection>,
+) -> Result<Json<TransactionOutcome>, ApiError> {
+    let Json(body) = body?;
+    let raw: Bytes = hex::decode(&body.raw)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_transaction", format!("`raw` is not hex: {e}")))?;
+    if raw.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_transaction", "`raw` is empty"));
+    }
+    let sent: Result<B256, _> = env.connection.provider().client().request("eth_sendRawTransaction", (raw,)).await;
+    let tx_hash = sent.map_err(|e| match e.as_error_resp() {
+        Some(refusal) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            format!("the chain refused the transaction: {}", refusal.message),
+        ),
+        None => ApiError::unavailable("the chain", e),
+    })?;
+    let receipt = env.connection.receipt(tx_hash).await.map_err(|e| ApiError::unavailable("the receipt", e))?;
+    Ok(Json(TransactionOutcome {
+        tx_hash: tx_hash.to_string(),
+        block_number: receipt.block_number,
+        success: receipt.status(),
+        gas_used: receipt.gas_used,
+    }))
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -13,6 +13,12 @@
 pub mod api;
 mod portal;
 
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,7 +32,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(env)).with_graceful_shutdown(shutdown).await
+    let app = api::router(env).layer(middleware::from_fn(log_request));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Logs every request's method, path, status and duration through `tracing` (never a body
+/// or a query string).
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::info!(%method, %path, status, micros, "request");
+    response
 }
 
 /// Binds `address` for [`serve`], saying which address could not be bound.
