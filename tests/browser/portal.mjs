@@ -1,6 +1,7 @@
 // The portal in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
 // the home page shows the node and lists the record; following its link shows the record's
-// versions, all verified, and its accesses. Screenshots of both pages go to OUT_DIR.
+// versions, all verified, and its accesses; the consortium page lists the contracts, the
+// enclave and the latest blocks. Screenshots of the three pages go to OUT_DIR.
 //
 //   node tests/browser/portal.mjs BASE_URL RECORD_ID EXPECTED_VERSIONS OUT_DIR
 //
@@ -50,6 +51,13 @@ try {
   check((await page.locator("#verdict").getAttribute("class")) === "ok", "the verdict says verified");
   check((await page.locator("#accesses").innerText()).includes("Accesses"), "the accesses section");
   await page.screenshot({ path: join(outDir, "record.png"), fullPage: true });
+
+  await page.locator('nav a[href="/consortium"]').click();
+  await page.waitForURL("**/consortium");
+  check((await page.locator("#contracts tr.contract").count()) === 7, "the consortium page lists 7 contracts");
+  check((await page.locator("#blocks tr.block").count()) >= 1, "the consortium page lists blocks");
+  check((await page.locator("#enclave").innerText()).includes("Measurement"), "the enclave's measurement");
+  await page.screenshot({ path: join(outDir, "consortium.png"), fullPage: true });
 
   const missing = await page.goto(base + "/records/0x1234");
   check(missing.status() === 400, `a malformed record id answers 400, got ${missing.status()}`);

@@ -92,6 +92,16 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
         let (status, accesses) = get(&router, &format!("/api/v1/records/{id}/accesses")).await;
         assert_eq!((status, accesses), (StatusCode::OK, serde_json::json!([])));
 
+        let (status, consortium) = get(&router, "/api/v1/consortium").await;
+        assert_eq!(status, StatusCode::OK, "{consortium}");
+        assert_eq!(consortium["contracts"].as_array().map(Vec::len), Some(7));
+        assert_eq!(consortium["enclave"]["report_signer"], env.verified.report_signer.to_string());
+        assert_eq!(consortium["committee_key"].as_str().map(str::len), Some(66));
+        let numbers: Vec<u64> =
+            consortium["blocks"].as_array().expect("blocks").iter().filter_map(|b| b["number"].as_u64()).collect();
+        assert_eq!(numbers.len(), 10, "{consortium}");
+        assert!(numbers.windows(2).all(|w| w[0] == w[1] + 1), "newest first: {numbers:?}");
+
         // rejections: each a typed JSON error that says what was wrong
         assert_error(
             &get(&router, "/api/v1/records/0x1234").await,
@@ -114,9 +124,13 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
         assert_eq!(status, StatusCode::OK);
         let spec = oas3::from_json(document.to_string()).expect("a valid OpenAPI 3.1 document");
         let paths = spec.paths.expect("paths");
-        for path in
-            ["/api/v1/health", "/api/v1/catalog", "/api/v1/records/{record_id}", "/api/v1/records/{record_id}/accesses"]
-        {
+        for path in [
+            "/api/v1/health",
+            "/api/v1/catalog",
+            "/api/v1/records/{record_id}",
+            "/api/v1/records/{record_id}/accesses",
+            "/api/v1/consortium",
+        ] {
             let operation = paths.get(path).and_then(|p| p.get.as_ref()).unwrap_or_else(|| panic!("{path} described"));
             assert!(operation.responses.as_ref().is_some_and(|r| r.contains_key("200")), "{path}");
         }
@@ -295,7 +309,7 @@ fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_br
     };
     node.stop();
     assert!(status.success(), "the portal checks failed ({status}); see the output above");
-    for screenshot in ["home.png", "record.png"] {
+    for screenshot in ["home.png", "record.png", "consortium.png"] {
         let size = std::fs::metadata(out.join(screenshot)).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{screenshot}: {size} bytes");
     }

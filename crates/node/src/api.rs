@@ -38,7 +38,7 @@ pub const MAX_BODY: usize = 256 * 1024;
         title = "healthchain node API",
         description = "Read access to a healthchain node (records and the verification of every version, accesses, the catalog) and a relay for client-signed transactions. Never needs a user's secret."
     ),
-    paths(health, catalog, record, accesses, relay_transaction),
+    paths(health, catalog, record, accesses, consortium, relay_transaction),
     components(schemas(
         Health,
         CatalogItem,
@@ -46,6 +46,10 @@ pub const MAX_BODY: usize = 256 * 1024;
         RecordView,
         VersionView,
         AccessView,
+        Consortium,
+        ContractView,
+        EnclaveView,
+        BlockView,
         RawTransaction,
         TransactionOutcome,
         ErrorBody,
@@ -62,10 +66,12 @@ pub fn router(env: Arc<Environment>) -> Router {
         .route("/api/v1/catalog", get(catalog))
         .route("/api/v1/records/{record_id}", get(record))
         .route("/api/v1/records/{record_id}/accesses", get(accesses))
+        .route("/api/v1/consortium", get(consortium))
         .route("/api/v1/transactions", post(relay_transaction))
         .route("/openapi.json", get(openapi))
         .route("/", get(crate::portal::home))
         .route("/records/{record_id}", get(crate::portal::record))
+        .route("/consortium", get(crate::portal::consortium))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(env)
@@ -404,6 +410,114 @@ pub(crate) async fn load_accesses(env: &Environment, text: &str) -> Result<Vec<A
             }
         })
         .collect())
+}
+
+/// A contract of the deployment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContractView {
+    /// Its name (`RecordRegistry`, `UpdateLog`, …).
+    pub name: String,
+    /// Its address.
+    pub address: String,
+    /// The logical ledger it lives on: `shared` or `consortium`.
+    pub ledger: String,
+}
+
+/// The node's enclave, as its verified evidence says.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnclaveView {
+    /// SHA-256 of the enclave program (on the Directory's allow-list).
+    pub measurement: String,
+    /// The address its reports are signed with (approved on the Directory).
+    pub report_signer: String,
+    /// Its Ristretto255 encryption key (inner key-wrapping layer), hex.
+    pub encryption_key: String,
+}
+
+/// One block.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BlockView {
+    /// Its number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: String,
+    /// Its unix time.
+    pub timestamp: u64,
+    /// How many transactions it holds.
+    pub transactions: usize,
+}
+
+/// The consortium as this node sees it: contracts, enclave, committee key, latest blocks.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Consortium {
+    /// The chain id.
+    pub chain_id: u64,
+    /// Every contract of the deployment.
+    pub contracts: Vec<ContractView>,
+    /// The node's approved enclave.
+    pub enclave: EnclaveView,
+    /// The key-authorization committee's public key `PK_KA` (outer key-wrapping layer), hex.
+    pub committee_key: String,
+    /// The latest blocks, newest first (at most [`LATEST_BLOCKS`]).
+    pub blocks: Vec<BlockView>,
+}
+
+/// How many of the latest blocks [`Consortium`] lists.
+pub const LATEST_BLOCKS: u64 = 10;
+
+/// The consortium: contracts, the enclave, the committee key and the latest blocks.
+#[utoipa::path(get, path = "/api/v1/consortium", responses(
+    (status = 200, description = "The consortium as this node sees it", body = Consortium),
+    (status = 503, description = "The chain did not answer", body = ErrorBody)
+))]
+async fn consortium(State(env): State<Arc<Environment>>) -> Result<Json<Consortium>, ApiError> {
+    load_consortium(&env).await.map(Json)
+}
+
+pub(crate) async fn load_consortium(env: &Environment) -> Result<Consortium, ApiError> {
+    let latest = env.connection.block_number().await.map_err(|e| ApiError::unavailable("the chain", e))?;
+    let mut blocks = Vec::new();
+    for number in (latest.saturating_sub(LATEST_BLOCKS - 1)..=latest).rev() {
+        let block = env
+            .connection
+            .provider()
+            .get_block_by_number(number.into())
+            .await
+            .map_err(|e| ApiError::unavailable("the chain", e))?;
+        if let Some(block) = block {
+            blocks.push(BlockView {
+                number: block.header.number,
+                hash: block.header.hash.to_string(),
+                timestamp: block.header.timestamp,
+                transactions: block.transactions.len(),
+            });
+        }
+    }
+    let (shared, consortium) = (env.deployment.shared, env.deployment.consortium);
+    let contract = |name: &str, address: alloy_primitives::Address, ledger: &str| ContractView {
+        name: name.into(),
+        address: address.to_string(),
+        ledger: ledger.into(),
+    };
+    Ok(Consortium {
+        chain_id: env.connection.chain_id(),
+        contracts: vec![
+            contract("Directory", shared.directory, "shared"),
+            contract("RecordRegistry", shared.record_registry, "shared"),
+            contract("AccessControl", shared.access_control, "shared"),
+            contract("KeyAuthorization", shared.key_authorization, "shared"),
+            contract("Directory", consortium.directory, "consortium"),
+            contract("UpdateLog", consortium.update_log, "consortium"),
+            contract("EhrRegistry", consortium.ehr_registry, "consortium"),
+        ],
+        enclave: EnclaveView {
+            measurement: env.verified.measurement.to_string(),
+            report_signer: env.verified.report_signer.to_string(),
+            encryption_key: hex::encode_prefixed(env.verified.encryption_key.to_bytes()),
+        },
+        committee_key: hex::encode_prefixed(env.committee_key.to_bytes()),
+        blocks,
+    })
 }
 
 /// A transaction the client signed.

@@ -5,7 +5,9 @@
 //!   enclave) and the catalog of records with their policies;
 //! - `/records/{id}` — the patient view of one record: its anchor, the version timeline
 //!   with each version's verification status (and why a version does not qualify), and
-//!   who accessed the record, for which job, and what they paid.
+//!   who accessed the record, for which job, and what they paid;
+//! - `/consortium` — the consortium view: the approved enclave, the committee key, the
+//!   contracts and the latest blocks.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -137,6 +139,58 @@ pub(crate) async fn record(State(env): State<Arc<Environment>>, Path(text): Path
     respond(page.await)
 }
 
+/// `/consortium`: contracts, the approved enclave, the committee key, the latest blocks.
+pub(crate) async fn consortium(State(env): State<Arc<Environment>>) -> Response {
+    let page = async {
+        let view = api::load_consortium(&env).await?;
+        let mut body = String::new();
+        let _ = write!(
+            body,
+            "<section id=\"enclave\"><h2>Enclave</h2><dl><dt>Measurement</dt><dd><code>{}</code></dd>\
+             <dt>Report signer (approved on the Directory)</dt><dd><code>{}</code></dd>\
+             <dt>Encryption key</dt><dd><code>{}</code></dd></dl></section>\
+             <section id=\"committee\"><h2>Key-authorization committee</h2><dl><dt>Committee key</dt>\
+             <dd><code>{}</code></dd></dl></section>",
+            escape(&view.enclave.measurement),
+            escape(&view.enclave.report_signer),
+            escape(&view.enclave.encryption_key),
+            escape(&view.committee_key),
+        );
+        body.push_str(
+            "<section id=\"contracts\"><h2>Contracts</h2><table><thead><tr><th>Contract</th><th>Ledger</th>\
+             <th>Address</th></tr></thead><tbody>",
+        );
+        for c in &view.contracts {
+            let _ = write!(
+                body,
+                "<tr class=\"contract\"><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                escape(&c.name),
+                escape(&c.ledger),
+                escape(&c.address)
+            );
+        }
+        let _ = write!(
+            body,
+            "</tbody></table></section><section id=\"blocks\"><h2>Latest blocks</h2><p>Chain id {}.</p><table>\
+             <thead><tr><th>Block</th><th>Hash</th><th>Time (UTC)</th><th>Transactions</th></tr></thead><tbody>",
+            view.chain_id
+        );
+        for b in &view.blocks {
+            let _ = write!(
+                body,
+                "<tr class=\"block\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                b.number,
+                escape(&shorten(&b.hash)),
+                utc(u32::try_from(b.timestamp).unwrap_or(u32::MAX)),
+                b.transactions
+            );
+        }
+        body.push_str("</tbody></table></section>");
+        Ok::<_, ApiError>(layout("Consortium", &body))
+    };
+    respond(page.await)
+}
+
 fn respond(page: Result<Html<String>, ApiError>) -> Response {
     match page {
         Ok(html) => html.into_response(),
@@ -155,7 +209,7 @@ fn layout(title: &str, body: &str) -> Html<String> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · healthchain</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head>\
          <body><header><a href=\"/\">healthchain</a> <span>records anchored on chain, computed on in an enclave</span>\
-         </header><main><h1>{title}</h1>{body}</main><footer>API: <a href=\"/openapi.json\">/openapi.json</a></footer>\
+         <nav><a href=\"/\">Catalog</a> <a href=\"/consortium\">Consortium</a></nav></header><main><h1>{title}</h1>{body}</main><footer>API: <a href=\"/openapi.json\">/openapi.json</a></footer>\
          </body></html>",
         title = escape(title),
     ))
@@ -163,7 +217,7 @@ fn layout(title: &str, body: &str) -> Html<String> {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d2330}\
 header{background:#16324f;color:#fff;padding:.8em 1.5em}header a{color:#fff;font-weight:bold;text-decoration:none}\
-header span{opacity:.75;margin-left:1em}main{padding:1em 1.5em}table{border-collapse:collapse;margin:.5em 0}\
+header span{opacity:.75;margin-left:1em}nav{float:right}nav a{margin-left:1em;font-weight:normal}main{padding:1em 1.5em}table{border-collapse:collapse;margin:.5em 0}\
 th,td{border-bottom:1px solid #d8dde6;padding:.35em .8em;text-align:left}th{background:#eef2f7}\
 dl{display:grid;grid-template-columns:max-content auto;gap:.3em 1em}dt{font-weight:600}dd{margin:0}\
 .ok{color:#17643a}.bad{color:#a0241b}code{font-size:.9em}footer{padding:1em 1.5em;color:#5b6475}";
