@@ -151,6 +151,13 @@ enum Command {
         /// Log as JSON lines on standard error (one object per event) instead of text.
         #[arg(long)]
         json_logs: bool,
+        /// Also serve this key-authorization committee seat (1-based, as dealt into the
+        /// environment): post its decryption shares for every granted request.
+        #[arg(long)]
+        committee_member: Option<usize>,
+        /// Seconds between the committee member's polls for granted requests.
+        #[arg(long, default_value_t = 2)]
+        committee_interval: u64,
     },
     /// FHIR R4 tools.
     Fhir {
@@ -216,7 +223,10 @@ fn main() -> ExitCode {
         Command::Hospital { home, command } => clinical::run_hospital(&cli.keystore, &home, command),
         Command::Patient { home, command } => clinical::run_patient(&cli.keystore, &home, command),
         Command::Doctor { home, command } => clinical::run_doctor(&cli.keystore, &home, command),
-        Command::Node { home, listen, json_logs } => node::run(&home, listen, json_logs).map(|()| ExitCode::SUCCESS),
+        Command::Node { home, listen, json_logs, committee_member, committee_interval } => {
+            let options = node::Options { listen, json_logs, committee_member, committee_interval };
+            node::run(&home, &options).map(|()| ExitCode::SUCCESS)
+        }
         Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Fhir { command: FhirCommand::Validate { record, files } } => {
             let mode = if record { healthchain_fhir::Mode::Record } else { healthchain_fhir::Mode::Resource };

@@ -3,29 +3,67 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::output::say;
 use crate::records::{self, Result};
 
-/// Opens (or creates) the environment in `home`, serves the API on `listen` and runs until
-/// interrupted (Ctrl-C or SIGTERM); then stops the enclave process and closes the chain.
-/// Logs go to standard error (`json_logs`: one JSON object per line); standard output
-/// says where the node listens.
-pub fn run(home: &Path, listen: SocketAddr, json_logs: bool) -> Result<()> {
+/// How `healthchain node` runs.
+pub struct Options {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// JSON log lines instead of text.
+    pub json_logs: bool,
+    /// The committee seat (1-based) to serve, if any.
+    pub committee_member: Option<usize>,
+    /// Seconds between the committee member's polls.
+    pub committee_interval: u64,
+}
+
+/// Opens (or creates) the environment in `home`, serves the API (and the committee seat,
+/// if asked) and runs until interrupted (Ctrl-C or SIGTERM); then stops the enclave
+/// process and closes the chain. Logs go to standard error; standard output says where
+/// the node listens.
+pub fn run(home: &Path, options: &Options) -> Result<()> {
+    let member = match options.committee_member {
+        Some(0) => return Err("--committee-member counts from 1".into()),
+        other => other,
+    };
     let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(LevelFilter::INFO);
-    let installed = if json_logs { logs.json().try_init() } else { logs.try_init() };
+    let installed = if options.json_logs { logs.json().try_init() } else { logs.try_init() };
     installed.map_err(|e| format!("cannot set up logging: {e}"))?;
     let runtime = records::runtime()?;
     runtime.block_on(async {
         let env = Arc::new(records::open(home).await?);
-        let listener = healthchain_node::bind(listen).await?;
+        let listener = healthchain_node::bind(options.listen).await?;
         let address = listener.local_addr()?;
         say!("healthchain node: environment {}", home.display());
         say!("  chain id {}, enclave {}", env.connection.chain_id(), env.verified.report_signer);
         say!("  HTTP API on http://{address}/api/v1 (OpenAPI document: http://{address}/openapi.json)");
-        healthchain_node::serve(env, listener, interrupted()).await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let committee = member.map(|member| {
+            let interval = Duration::from_secs(options.committee_interval.max(1));
+            let service = healthchain_node::committee::serve_committee(
+                env.clone(),
+                member - 1,
+                interval,
+                until_stopped(stopped.clone()),
+            );
+            tokio::spawn(service)
+        });
+        tokio::spawn(async move {
+            interrupted().await;
+            let _ = stop.send(true);
+        });
+        healthchain_node::serve(env, listener, until_stopped(stopped)).await?;
+        if let Some(committee) = committee {
+            committee.await.map_err(|e| format!("the committee service stopped abnormally: {e}"))??;
+        }
         say!("healthchain node: stopped");
         Ok(())
     })

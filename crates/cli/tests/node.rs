@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use healthchain_core::environment::{ChainStorage, Environment};
-use healthchain_core::records::{FHIR_R4, Owner};
+use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner};
 use healthchain_ledger::testing::dev_key;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -34,6 +34,17 @@ async fn get(router: &axum::Router, path: &str) -> (StatusCode, Value) {
     send(router, Request::get(path).body(Body::empty()).expect("request")).await
 }
 
+/// A record of `owner` made of the first `count` versions of shipped Synthea bundle `bundle`.
+async fn synthea_record(owner: &Owner<'_>, bundle: usize, count: usize) -> OwnedRecord {
+    let bytes = std::fs::read(&common::bundles()[bundle]).expect("bundle");
+    let versions = healthchain_fhir::split_into_versions(&bytes).expect("a Synthea bundle");
+    let mut record = owner.upload(&versions[0].bytes, FHIR_R4).await.expect("upload");
+    for version in &versions[1..count] {
+        owner.update(&mut record, &version.bytes).await.expect("update");
+    }
+    record
+}
+
 fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str, says: &str) {
     assert_eq!(answer.0, status, "{}", answer.1);
     assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
@@ -47,11 +58,8 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
     let home = tempfile::tempdir().expect("temporary directory");
     rt.block_on(async {
         let env = Arc::new(common::environment(home.path()).await);
-        let bundle = std::fs::read(&common::bundles()[0]).expect("bundle");
-        let versions = healthchain_fhir::split_into_versions(&bundle).expect("a Synthea bundle");
         let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
-        let mut record = owner.upload(&versions[0].bytes, FHIR_R4).await.expect("upload");
-        owner.update(&mut record, &versions[1].bytes).await.expect("update");
+        let record = synthea_record(&owner, 0, 2).await;
         let now = env.connection.timestamp().await.expect("time") as u32;
         owner.set_policy(record.record_id, 7, now - 60, now + 86_400).await.expect("policy");
         let router = healthchain_node::api::router(env.clone());
@@ -146,8 +154,8 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
 struct NodeProcess {
     child: Child,
     address: String,
-    /// Its log lines (standard error), echoed to the test's.
-    logs: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Reads its standard error (echoed to the test's) until the process closes it.
+    logs: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
 impl NodeProcess {
@@ -161,14 +169,14 @@ impl NodeProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("healthchain node starts");
-        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr");
-        let kept = logs.clone();
-        std::thread::spawn(move || {
+        let logs = std::thread::spawn(move || {
+            let mut lines = Vec::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("node: {line}");
-                kept.lock().expect("logs").push(line);
+                lines.push(line);
             }
+            lines
         });
         let stdout = child.stdout.take().expect("stdout");
         // the address line, read on a thread so a node that never prints cannot hang the test
@@ -181,7 +189,7 @@ impl NodeProcess {
                 }
             }
         });
-        let mut node = NodeProcess { child, address: String::new(), logs };
+        let mut node = NodeProcess { child, address: String::new(), logs: Some(logs) };
         node.address = receiver.recv_timeout(Duration::from_secs(180)).expect("the node prints its address");
         node
     }
@@ -207,9 +215,8 @@ impl NodeProcess {
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 assert!(status.success(), "the node exited with {status}");
-                // the log reader ends with the pipe; give it a moment to take the last lines
-                std::thread::sleep(Duration::from_millis(200));
-                return self.logs.lock().expect("logs").clone();
+                let reader = self.logs.take().expect("the log reader");
+                return reader.join().expect("the log reader thread");
             }
             assert!(Instant::now() < deadline, "the node did not stop within 60 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
@@ -247,14 +254,16 @@ fn the_node_command_serves_the_api_stops_on_sigterm_and_resumes_from_its_directo
     assert_eq!(seen, [("/api/v1/health", 200), ("/api/v1/nothing", 404)]);
     assert!(requests.iter().all(|f| f["method"] == "GET" && f["micros"].is_u64()), "{requests:?}");
 
-    // restarted on the same directory: the same chain and enclave, nothing redeployed
-    let node = NodeProcess::start(home.path(), &[]);
+    // restarted on the same directory: the same chain and enclave, nothing redeployed; this
+    // time serving committee seat 1 as well, which stops with the node
+    let node = NodeProcess::start(home.path(), &["--committee-member", "1", "--committee-interval", "1"]);
     let (status, second) = node.get("/api/v1/health");
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["chain_id"], first["chain_id"]);
     assert_eq!(second["enclave"], first["enclave"]);
     assert!(second["block_number"].as_u64() >= first["block_number"].as_u64(), "{first} then {second}");
-    node.stop();
+    let logs = node.stop();
+    assert!(logs.iter().any(|line| line.contains("committee member serving")), "{logs:?}");
 }
 
 /// The portal in headless Chromium (`tests/browser/portal.mjs`, playwright-core from npm,
@@ -267,14 +276,8 @@ fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_br
     let rt = common::runtime();
     let record_id = rt.block_on(async {
         let env = Environment::open(home.path(), &common::program(), ChainStorage::Durable).await.expect("environment");
-        let bundle = std::fs::read(&common::bundles()[1]).expect("bundle");
-        let versions = healthchain_fhir::split_into_versions(&bundle).expect("a Synthea bundle");
         let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
-        let mut record = owner.upload(&versions[0].bytes, FHIR_R4).await.expect("upload");
-        for version in &versions[1..3] {
-            owner.update(&mut record, &version.bytes).await.expect("update");
-        }
-        record.record_id
+        synthea_record(&owner, 1, 3).await.record_id
     });
     drop(rt);
 
@@ -384,5 +387,44 @@ fn the_api_relays_client_signed_transactions_and_refuses_bad_ones_with_typed_err
         let sender = healthchain_chain::dev_signer(17).expect("a development key").address();
         let sent = alloy_provider::Provider::get_transaction_count(env.connection.provider(), sender).await;
         assert_eq!(sent.expect("the account's nonce"), 1);
+    });
+}
+
+#[test]
+fn the_nodes_committee_service_posts_shares_for_granted_requests_so_the_job_runs() {
+    use healthchain_core::share::DataUser;
+    use healthchain_node::committee::{CommitteeServiceError, serve_committee};
+    const JOB: &[u8] = br#"{"job": "cohort_stats", "loinc": "8302-2", "min_cohort": 1}"#;
+    let rt = common::runtime();
+    let home = tempfile::tempdir().expect("temporary directory");
+    rt.block_on(async {
+        let env = Arc::new(common::environment(home.path()).await);
+        let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
+        let record = synthea_record(&owner, 2, 1).await;
+        let now = env.connection.timestamp().await.expect("time") as u32;
+        owner.set_policy(record.record_id, 5, now - 60, now + 86_400).await.expect("policy");
+        let user = DataUser::new(&env, dev_key(2)).await.expect("data user");
+        let spec = healthchain_jobs::JobSpec::parse(JOB).expect("job");
+        let request = user.request(&[record.record_id], &spec).await.expect("request");
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let service = tokio::spawn(serve_committee(env.clone(), 0, Duration::from_millis(100), async move {
+            let _ = stopped.await;
+        }));
+        // the service notices the grant and posts member 1's shares (bounded wait)
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let id = alloy_primitives::U256::from(request);
+        while user.ledger().keys().grant_of(id).await.expect("grant").submitted == 0 {
+            assert!(Instant::now() < deadline, "the committee service posted no shares within 60 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let accepted = user.run(request, JOB).await.expect("the enclave runs the job with the posted shares");
+        assert_eq!(accepted.records.len(), 1);
+        let _ = stop.send(());
+        service.await.expect("the service task").expect("the service ran and stopped");
+
+        // a seat that was not dealt into the environment: refused at start, saying which
+        let missing = serve_committee(env.clone(), 5, Duration::from_millis(100), async {}).await;
+        assert!(matches!(missing, Err(CommitteeServiceError::Share { member: 6, .. })), "{missing:?}");
     });
 }

@@ -1,6 +1,7 @@
 //! The services `healthchain node` runs over an [`Environment`](healthchain_core::environment::Environment):
 //! for now the HTTP API ([`api`]) with its OpenAPI document at `/openapi.json`, and the web
-//! portal (`/`, `/records/{id}`: server-rendered HTML over the same data).
+//! portal (`/`, `/records/{id}`, `/consortium`: server-rendered HTML over the same data), and
+//! the committee member's service ([`committee`]).
 //!
 //! The API is read-only so far: records with the verification status of every version, the
 //! accesses to a record, the catalog, the node's health. It never needs a user's secret;
@@ -11,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod committee;
 mod portal;
 
 use std::time::Instant;
