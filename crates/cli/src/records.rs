@@ -69,6 +69,9 @@ pub enum RecordCommand {
         /// The owner's key.
         #[arg(long)]
         key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Set (or replace) RECORD_ID's sharing policy: what each access costs and when
     /// data users may request it. Requests already made keep their terms.
@@ -115,6 +118,9 @@ pub enum RecordCommand {
         /// Withdraw the earnings to the owner's account.
         #[arg(long)]
         withdraw: bool,
+        /// Print JSON (amounts in wei, as decimal strings).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -298,24 +304,49 @@ pub fn run(keystore: &Path, home: &Path, command: RecordCommand) -> Result<std::
                     say!("{} accesses", list.len());
                 }
             }
-            RecordCommand::Earnings { key, withdraw } => {
+            RecordCommand::Earnings { key, withdraw, json } => {
                 let owner = Owner::new(&env, unlock(keystore, &key)?).await?;
                 let earned = owner.earnings().await?;
-                say!("earned and not withdrawn: {} ETH", crate::output::ether(earned));
-                if withdraw && !earned.is_zero() {
-                    let (amount, fee) = owner.withdraw().await?;
-                    say!(
-                        "withdrawn {} ETH to {} (fee {} ETH)",
-                        crate::output::ether(amount),
-                        owner.address(),
-                        crate::output::ether(fee)
-                    );
+                let withdrawn = if withdraw && !earned.is_zero() { Some(owner.withdraw().await?) } else { None };
+                if json {
+                    let (amount, fee) = withdrawn.unzip();
+                    let summary = serde_json::json!({
+                        "owner": owner.address(),
+                        "earned_wei": earned.to_string(),
+                        "withdrawn_wei": amount.map(|a| a.to_string()),
+                        "fee_wei": fee.map(|f| f.to_string()),
+                    });
+                    say!("{summary:#}");
+                } else {
+                    say!("earned and not withdrawn: {} ETH", crate::output::ether(earned));
+                    if let Some((amount, fee)) = withdrawn {
+                        say!(
+                            "withdrawn {} ETH to {} (fee {} ETH)",
+                            crate::output::ether(amount),
+                            owner.address(),
+                            crate::output::ether(fee)
+                        );
+                    }
                 }
             }
-            RecordCommand::List { key } => {
+            RecordCommand::List { key, json } => {
                 let key = unlock(keystore, &key)?;
                 let wallet = RecordWallet::new(wallet_dir(home).join(key.address().to_string()));
-                for record in wallet.list()? {
+                let records = wallet.list()?;
+                if json {
+                    let listed: Vec<serde_json::Value> = records
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!({
+                                "record_id": r.record_id,
+                                "versions": r.versions.len(),
+                                "data_type": r.data_type,
+                            })
+                        })
+                        .collect();
+                    say!("{:#}", serde_json::Value::from(listed));
+                }
+                for record in records.iter().filter(|_| !json) {
                     say!("{}  {} versions  {}", record.record_id, record.versions.len(), record.data_type);
                 }
             }

@@ -287,6 +287,9 @@ fn record_commands_import_update_history_and_verify_across_runs() {
     assert_eq!(report["versions"].as_array().unwrap().len(), versions);
     let history = run(&["record", "history", &record, "--json"]);
     assert_eq!(serde_json::from_slice::<Value>(&history.stdout).unwrap().as_array().unwrap().len(), versions);
+    let listed = run(&["record", "list", "--key", "alice", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed, serde_json::json!([{ "record_id": record, "versions": versions, "data_type": "fhir-r4" }]));
 
     // an update about another patient is refused with the enclave's reason, exit 1
     let other = std::fs::read(&bundles[1]).unwrap();
@@ -358,9 +361,14 @@ fn share_commands_request_serve_run_and_read_a_result() {
     let accesses: Value = serde_json::from_str(&ok(run(&["record", "accesses", &records[0], "--json"]))).unwrap();
     assert_eq!(accesses.as_array().unwrap().len(), 1);
     assert!(accesses[0]["outcome"]["Completed"].is_object(), "{accesses}");
+    let owed: Value = serde_json::from_str(&ok(run(&["record", "earnings", "--key", "alice", "--json"]))).unwrap();
+    assert_eq!(owed["earned_wei"], "5000000000000", "{owed}");
+    assert!(owed["withdrawn_wei"].is_null(), "nothing is withdrawn without --withdraw: {owed}");
     let earnings = ok(run(&["record", "earnings", "--key", "alice", "--withdraw"]));
     assert!(earnings.contains("earned and not withdrawn: 0.000005 ETH"), "{earnings}");
     assert!(earnings.contains("withdrawn 0.000005 ETH"), "{earnings}");
+    let after: Value = serde_json::from_str(&ok(run(&["record", "earnings", "--key", "alice", "--json"]))).unwrap();
+    assert_eq!(after["earned_wei"], "0", "{after}");
 }
 
 #[test]
