@@ -31,9 +31,7 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
         Some(0) => return Err("--committee-member counts from 1".into()),
         other => other,
     };
-    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(LevelFilter::INFO);
-    let installed = if options.json_logs { logs.json().try_init() } else { logs.try_init() };
-    installed.map_err(|e| format!("cannot set up logging: {e}"))?;
+    init_logs(options.json_logs)?;
     let runtime = records::runtime()?;
     runtime.block_on(async {
         let env = Arc::new(records::open(home).await?);
@@ -69,8 +67,18 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
     })
 }
 
+/// Logs of the long-running services: `tracing` events on standard error at INFO, as text
+/// (coloured only on a terminal) or (`json`) one JSON object per line.
+pub fn init_logs(json: bool) -> Result<()> {
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs =
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(LevelFilter::INFO).with_ansi(colours);
+    let installed = if json { logs.json().try_init() } else { logs.try_init() };
+    installed.map_err(|e| format!("cannot set up logging: {e}").into())
+}
+
 /// Resolves at the first Ctrl-C or SIGTERM.
-async fn interrupted() {
+pub async fn interrupted() {
     let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(signal) => signal,
         Err(_) => {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::B256;
@@ -10,6 +11,7 @@ use clap::Subcommand;
 use healthchain_core::environment::committee_member_key;
 use healthchain_core::share::{CommitteeMember, DataUser, catalog};
 use healthchain_jobs::{JobResult, JobSpec};
+use healthchain_node::committee::serve_committee;
 
 use crate::output::{ether, say};
 use crate::records::{open, read, runtime, unlock};
@@ -72,7 +74,9 @@ pub enum CommitteeCommand {
         /// The member's seat (1-based), as dealt into the environment.
         #[arg(long, default_value_t = 1)]
         member: usize,
-        /// Keep watching for new grants instead of serving once.
+        /// Keep watching for new grants instead of serving once (the node's committee
+        /// service: progress logged on standard error, failed rounds retried, until Ctrl-C
+        /// or SIGTERM).
         #[arg(long)]
         watch: bool,
         /// Seconds between polls with --watch.
@@ -156,22 +160,22 @@ pub fn run_catalog(home: &Path, data_type: Option<&str>, json: bool) -> Result<E
 pub fn run_committee(home: &Path, command: CommitteeCommand) -> Result<ExitCode> {
     let CommitteeCommand::Serve { member, watch, interval } = command;
     let index = member.checked_sub(1).ok_or("--member counts from 1")?;
+    if watch {
+        crate::node::init_logs(false)?;
+    }
     runtime()?.block_on(async {
         let env = open(home).await?;
+        if watch {
+            let interval = Duration::from_secs(interval.max(1));
+            serve_committee(Arc::new(env), index, interval, crate::node::interrupted()).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let share = env.committee_share(index)?;
         let member = CommitteeMember::new(&env, committee_member_key(index), share).await?;
-        loop {
-            for request_id in member.serve_pending().await? {
-                say!("request {request_id}: shares posted by member {}", index + 1);
-            }
-            if !watch {
-                return Ok(ExitCode::SUCCESS);
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(interval.max(1))) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
-            }
+        for request_id in member.serve_pending().await? {
+            say!("request {request_id}: shares posted by member {}", index + 1);
         }
+        Ok(ExitCode::SUCCESS)
     })
 }
 

@@ -39,7 +39,7 @@ use healthchain_jobs::{JobSpec, RecordInput};
 use healthchain_ledger::Deployment;
 use healthchain_ledger::contracts::{LogState, RequestStatus};
 use healthchain_ledger::ids::{RecordWord, terms_hash};
-use healthchain_update::history::{Fetched, ObjectFetch};
+use healthchain_update::history::{Fetched, ObjectFetch, VersionHint};
 use healthchain_update::view::{ChainView, LedgerRpc};
 use zeroize::Zeroizing;
 
@@ -193,9 +193,12 @@ impl ShareApp {
             let mut rpc = HostLedger(&host);
             verify::read_chain(&mut LogReader::new(&mut rpc), &self.deployment, &granted.record_ids)?
         };
-        let hints_of = |record_id: B256| {
-            request.history.iter().find(|h| h.record_id == record_id).map(|h| h.versions.as_slice()).unwrap_or_default()
-        };
+        // the entry locations the data user sent, per record (the first list for a record counts)
+        let mut hints: HashMap<B256, &[VersionHint]> = HashMap::with_capacity(request.history.len());
+        for h in &request.history {
+            hints.entry(h.record_id).or_insert(h.versions.as_slice());
+        }
+        let hints_of = |record_id: B256| hints.get(&record_id).copied().unwrap_or_default();
         // per batch of records: their log heads in one call, their objects in one fetch
         let mut objects = HostObjects(&host);
         let mut batch = FetchBatch::default();

@@ -273,7 +273,7 @@ impl<'a> ChainView<'a> {
     pub fn log_of(&mut self, record_id: B256) -> Result<LogState, ReadError> {
         let log = self.deployment.consortium.update_log;
         let l = self.eth_call(LedgerName::Consortium, log, UpdateLog::logOfCall { recordId: record_id })?;
-        Ok(LogState { head: l.head, version: l.version, license_sequence: l.licenseSequence.to::<u32>() })
+        Ok(log_state(l))
     }
 
     /// The `UpdateLog` states of `record_ids`, in order, read with one call.
@@ -288,10 +288,7 @@ impl<'a> ChainView<'a> {
                 format!("logsOf answered {} logs for {} records", logs.len(), record_ids.len()),
             ));
         }
-        Ok(logs
-            .into_iter()
-            .map(|l| LogState { head: l.head, version: l.version, license_sequence: l.licenseSequence.to::<u32>() })
-            .collect())
+        Ok(logs.into_iter().map(log_state).collect())
     }
 
     /// The record's `UpdateAppended` entries from `from_block` on, in log order.
@@ -305,6 +302,10 @@ impl<'a> ChainView<'a> {
             .map(|(e, block)| LoggedVersion::from_event(&e, block))
             .collect())
     }
+}
+
+fn log_state(l: UpdateLog::Log) -> LogState {
+    LogState { head: l.head, version: l.version, license_sequence: l.licenseSequence.to::<u32>() }
 }
 
 /// Hex of a 32-byte value, for messages.
