@@ -6,7 +6,7 @@ use healthchain_crypto::signing::EthKey;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::host::{EnclaveBackend, EnclaveError};
-use crate::protocol::{Ecall, EcallResult};
+use crate::protocol::{Ecall, EcallResult, Refusal, RefusalCode};
 use crate::runtime::{AppCall, AppError, AppReply};
 
 /// Why a session call failed.
@@ -28,8 +28,16 @@ pub enum ClientError {
 }
 
 /// An established attested session with the enclave behind `backend`.
+///
+/// If the enclave forgets the session (its process was restarted, e.g. with the node
+/// relaying it), the next call runs the handshake again with the same trusted identity and
+/// resends the request under the new session: an unknown session is refused before
+/// anything is decrypted, so the first attempt had no effect. Trusted applications keep no
+/// per-session state, so a request means the same in either session.
 pub struct AttestedSession<'a, B: EnclaveBackend + ?Sized> {
     backend: &'a B,
+    key: EthKey,
+    trusted: EnclaveIdentity,
     id: u64,
     session: Session,
 }
@@ -44,7 +52,16 @@ pub fn connect<'a, B: EnclaveBackend + ?Sized>(
     key: EthKey,
     trusted: EnclaveIdentity,
 ) -> Result<AttestedSession<'a, B>, ClientError> {
-    let (state, hello) = session::client_start(key, trusted, &mut rand::rng());
+    let (id, session) = handshake(backend, &key, trusted)?;
+    Ok(AttestedSession { backend, key, trusted, id, session })
+}
+
+fn handshake<B: EnclaveBackend + ?Sized>(
+    backend: &B,
+    key: &EthKey,
+    trusted: EnclaveIdentity,
+) -> Result<(u64, Session), ClientError> {
+    let (state, hello) = session::client_start(key.clone(), trusted, &mut rand::rng());
     let (result, reply) = backend.call(&Ecall::SessionOpen, &hello.to_bytes())?;
     let EcallResult::SessionOpened { session: id } = result else {
         return Err(unexpected(&result));
@@ -52,9 +69,13 @@ pub fn connect<'a, B: EnclaveBackend + ?Sized>(
     let (session, finish) = state.finish(&ServerHello::from_bytes(&reply)?)?;
     let (result, _) = backend.call(&Ecall::SessionFinish { session: id }, &finish.to_bytes())?;
     match result {
-        EcallResult::SessionEstablished { .. } => Ok(AttestedSession { backend, id, session }),
+        EcallResult::SessionEstablished { .. } => Ok((id, session)),
         other => Err(unexpected(&other)),
     }
+}
+
+fn is_unknown_session(error: &EnclaveError) -> bool {
+    matches!(error, EnclaveError::Refused(Refusal { code: RefusalCode::UnknownSession, .. }))
 }
 
 impl<B: EnclaveBackend + ?Sized> AttestedSession<'_, B> {
@@ -63,7 +84,14 @@ impl<B: EnclaveBackend + ?Sized> AttestedSession<'_, B> {
         let call = postcard::to_stdvec(&AppCall { app: app.to_string(), request })
             .map_err(|e| ClientError::Protocol(format!("unencodable call: {e}")))?;
         let record = self.session.seal(&call)?;
-        let (result, reply) = self.backend.call(&Ecall::SessionRecord { session: self.id }, &record)?;
+        let (result, reply) = match self.backend.call(&Ecall::SessionRecord { session: self.id }, &record) {
+            Err(error) if is_unknown_session(&error) => {
+                (self.id, self.session) = handshake(self.backend, &self.key, self.trusted)?;
+                let record = self.session.seal(&call)?;
+                self.backend.call(&Ecall::SessionRecord { session: self.id }, &record)?
+            }
+            other => other?,
+        };
         if result != EcallResult::SessionReply {
             return Err(unexpected(&result));
         }

@@ -61,6 +61,10 @@ pub enum EnclaveError {
     /// The enclave refused the request.
     #[error(transparent)]
     Refused(Refusal),
+    /// A relay between the client and the enclave's host (e.g. a node's HTTP API) failed;
+    /// whether the call reached the enclave is unknown unless the message says so.
+    #[error("enclave relay: {0}")]
+    Relay(String),
 }
 
 /// An enclave backend: something that runs the trusted code and answers ecalls. The
@@ -72,6 +76,10 @@ pub trait EnclaveBackend: Send + Sync {
     fn call(&self, ecall: &Ecall, body: &[u8]) -> Result<(EcallResult, Vec<u8>), EnclaveError>;
     /// The evidence the running enclave presented at launch.
     fn evidence(&self) -> Evidence;
+    /// The enclave's process on this machine, when there is one (for measurements).
+    fn process_id(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// How to run a simulated enclave.
@@ -269,6 +277,10 @@ impl EnclaveBackend for SimulatedEnclave {
 
     fn evidence(&self) -> Evidence {
         self.evidence.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn process_id(&self) -> Option<u32> {
+        self.pid()
     }
 }
 

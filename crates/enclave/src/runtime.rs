@@ -364,8 +364,15 @@ pub struct Status {
 }
 
 enum SessionSlot {
-    Handshaking(ServerAwaitingFinish),
-    Open { session: Box<Session>, client: Address },
+    /// `opened` counts handshakes, so the oldest abandoned one can be found.
+    Handshaking {
+        state: ServerAwaitingFinish,
+        opened: u64,
+    },
+    Open {
+        session: Box<Session>,
+        client: Address,
+    },
 }
 
 struct Enclave {
@@ -373,7 +380,7 @@ struct Enclave {
     data_dir: std::path::PathBuf,
     evidence: Evidence,
     sessions: HashMap<u64, SessionSlot>,
-    next_session: u64,
+    handshakes: u64,
     dispatcher: Dispatcher,
     started: Instant,
 }
@@ -405,9 +412,12 @@ impl Enclave {
                     let oldest_handshake = self
                         .sessions
                         .iter()
-                        .filter(|(_, slot)| matches!(slot, SessionSlot::Handshaking(_)))
-                        .map(|(id, _)| *id)
-                        .min();
+                        .filter_map(|(id, slot)| match slot {
+                            SessionSlot::Handshaking { opened, .. } => Some((*opened, *id)),
+                            SessionSlot::Open { .. } => None,
+                        })
+                        .min()
+                        .map(|(_, id)| id);
                     match oldest_handshake {
                         Some(id) => {
                             self.sessions.remove(&id);
@@ -422,16 +432,23 @@ impl Enclave {
                 }
                 match session::server_respond(&self.keys.report_key, enclave_id, &hello, &mut rand::rng()) {
                     Ok((state, reply)) => {
-                        let id = self.next_session;
-                        self.next_session += 1;
-                        self.sessions.insert(id, SessionSlot::Handshaking(state));
+                        // Random, not sequential: after a restart an old client's id must
+                        // not name a new client's session.
+                        let id = loop {
+                            let id = rand::random::<u64>();
+                            if !self.sessions.contains_key(&id) {
+                                break id;
+                            }
+                        };
+                        self.handshakes += 1;
+                        self.sessions.insert(id, SessionSlot::Handshaking { state, opened: self.handshakes });
                         (EcallResult::SessionOpened { session: id }, reply.to_bytes().to_vec())
                     }
                     Err(e) => refuse(RefusalCode::Handshake, e.to_string()),
                 }
             }
             Ecall::SessionFinish { session } => {
-                let Some(SessionSlot::Handshaking(state)) = self.sessions.remove(&session) else {
+                let Some(SessionSlot::Handshaking { state, .. }) = self.sessions.remove(&session) else {
                     return refuse(
                         RefusalCode::UnknownSession,
                         format!("no handshake in progress for session {session}"),
@@ -526,7 +543,7 @@ pub fn serve(reader: impl Read, writer: impl Write, dispatcher: Dispatcher) -> R
         data_dir: launch.data_dir.clone(),
         evidence,
         sessions: HashMap::new(),
-        next_session: 0,
+        handshakes: 0,
         dispatcher,
         started: Instant::now(),
     };

@@ -186,6 +186,27 @@ fn killed_enclave_is_restarted_and_the_caller_gets_an_error() {
 }
 
 #[test]
+fn a_session_outlives_an_enclave_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let enclave = launch(state.path());
+    let patient = EthKey::generate(&mut rand::rng());
+    let mut session = client::connect(&enclave, patient, trusted(&enclave)).unwrap();
+    let _: Status = session.call(STATUS_APP, &()).unwrap();
+    signal(enclave.pid().unwrap(), "-KILL");
+    // The call that meets the dead process did not complete and says so ...
+    match session.call::<_, Status>(STATUS_APP, &()) {
+        Err(ClientError::Enclave(EnclaveError::Crashed { restarted: true })) => {}
+        other => panic!("expected a crash error, got {other:?}"),
+    }
+    // ... and the retry reaches the restarted enclave, which no longer knows the session:
+    // the client runs the handshake again (same identity) and resends.
+    let status: Status = session.call(STATUS_APP, &()).unwrap();
+    assert_eq!(status.sessions, 1, "one session in the new enclave: the resent call's");
+    let _: Status = session.call(STATUS_APP, &()).unwrap();
+    session.close().unwrap();
+}
+
+#[test]
 fn stalled_enclave_times_out_instead_of_hanging() {
     let state = tempfile::tempdir().unwrap();
     let mut config = SimulatedConfig::new(PROGRAM, state.path(), PLATFORM);
