@@ -369,7 +369,7 @@ impl<'e> Lab<'e> {
 
     /// CPU time the enclave process has used so far (all its threads, from schedstat).
     fn enclave_cpu(&self) -> Duration {
-        let Some(pid) = self.env.enclave.pid() else { return Duration::ZERO };
+        let Some(pid) = self.env.enclave.process_id() else { return Duration::ZERO };
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
         let ns: u64 = tasks
             .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
@@ -390,7 +390,7 @@ impl<'e> Lab<'e> {
     }
 
     fn blocks(&self) -> u64 {
-        self.env.chain.block_number().expect("block number")
+        self.env.chain.as_ref().expect("an embedded chain").block_number().expect("block number")
     }
 }
 

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alloy_primitives::{Address, B256};
+use healthchain_core::attached::RunningNode;
 use healthchain_core::environment::committee_member_key;
 use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::host::EnclaveProgram;
@@ -33,7 +34,7 @@ use healthchain_crypto::eip712::{self, DoctorTerm, SignedWarrant, Warrant};
 use healthchain_crypto::signing::EthKey;
 use healthchain_enclave::client;
 use healthchain_enclave::evidence::Evidence;
-use healthchain_enclave::host::{EnclaveBackend, EnclaveError, SimulatedEnclave};
+use healthchain_enclave::host::{EnclaveBackend, EnclaveError};
 use healthchain_enclave::protocol::{Ecall, EcallResult};
 use healthchain_enclave::runtime::{STATUS_APP, Status};
 use healthchain_jobs::{JobResult, JobSpec};
@@ -128,6 +129,8 @@ struct Tally {
     payments_wei: alloy_primitives::U256,
     attacks_attempted: usize,
     attacks_refused: usize,
+    committee_threshold: u8,
+    committee_size: u8,
 }
 
 impl Tally {
@@ -137,8 +140,9 @@ impl Tally {
     }
 }
 
-/// Runs the demo over the bundles in `dir`.
-pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoError> {
+/// Runs the demo over the bundles in `dir`: in a throw-away environment, or (`home`) in a
+/// durable one, through the node that runs it if one answers there.
+pub fn run(dir: &Path, limit: Option<usize>, as_json: bool, home: Option<&Path>) -> Result<(), DemoError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| DemoError::Io(dir.into(), e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -153,23 +157,38 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool) -> Result<(), DemoEr
         .enable_all()
         .build()
         .map_err(|e| DemoError::Failed(format!("cannot start the async runtime: {e}")))?;
-    let state = tempfile::tempdir().map_err(|e| DemoError::Io(std::env::temp_dir(), e))?;
-    runtime.block_on(story(&files, state.path(), as_json))
+    match home {
+        Some(home) => runtime.block_on(story(&files, home, ChainStorage::Durable, as_json)),
+        None => {
+            let state = tempfile::tempdir().map_err(|e| DemoError::Io(std::env::temp_dir(), e))?;
+            runtime.block_on(story(&files, state.path(), ChainStorage::Memory, as_json))
+        }
+    }
+}
+
+/// The demo's environment: a node's, when one answers in `home`; else opened here, with a
+/// 2-of-3 committee if it is created now.
+async fn environment(home: &Path, storage: ChainStorage) -> Result<Environment, DemoError> {
+    let program = EnclaveProgram::current_exe().map_err(|e| DemoError::Enclave(e.to_string()))?;
+    let opened = match RunningNode::read(home) {
+        Some(node) if storage == ChainStorage::Durable && node.answers().await => {
+            Environment::attach(home, &program, &node).await
+        }
+        _ => Environment::open_with_committee(home, &program, storage, 2, 3).await,
+    };
+    opened.map_err(|e| DemoError::Enclave(e.to_string()))
 }
 
 fn failed(e: impl std::fmt::Display) -> DemoError {
     DemoError::Failed(e.to_string())
 }
 
-async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), DemoError> {
+async fn story(files: &[PathBuf], home: &Path, storage: ChainStorage, as_json: bool) -> Result<(), DemoError> {
     let mut rng = rand::rng();
     let mut timings = Timings(BTreeMap::new());
     let mut tally = Tally::default();
-    let program = EnclaveProgram::current_exe().map_err(|e| DemoError::Enclave(e.to_string()))?;
     let started = Instant::now();
-    let env = Environment::open_with_committee(home, &program, ChainStorage::Memory, 2, 3)
-        .await
-        .map_err(|e| DemoError::Enclave(e.to_string()))?;
+    let env = environment(home, storage).await?;
     timings.add("environment", started);
     let trusted = env.enclave_identity();
     let mut owners: Vec<(EthKey, OwnedRecord)> = Vec::new();
@@ -235,11 +254,13 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
             owner.call_enclave(rewrite).await,
             Err(RecordError::Refused(UpdateRefusal::RewritesHistory { .. }))
         ));
-        let tampering = TamperingHost(&env.enclave);
+        let tampering = TamperingHost(env.enclave.as_ref());
         tally.attack(
-            client::connect(&tampering, patient.clone(), trusted)
-                .and_then(|mut session| session.call::<_, Status>(STATUS_APP, &()))
-                .is_err(),
+            tokio::task::block_in_place(|| {
+                client::connect(&tampering, patient.clone(), trusted)
+                    .and_then(|mut session| session.call::<_, Status>(STATUS_APP, &()))
+            })
+            .is_err(),
         );
         tally.attack(signed.authorize(&domain, patient.address(), 1).is_err());
 
@@ -306,9 +327,11 @@ async fn story(files: &[PathBuf], home: &Path, as_json: bool) -> Result<(), Demo
         say!("  every version validated by the enclave under an on-chain license and logged on UpdateLog");
         say!("  every anchor unchanged across all updates; every version verified from chain and store without keys");
         say!(
-            "  a researcher paid for {} jobs over all {} records; 2 of 3 committee members released the keys towards the enclave,",
+            "  a researcher paid for {} jobs over all {} records; {} of {} committee members released the keys towards the enclave,",
             tally.jobs_completed,
-            tally.records
+            tally.records,
+            tally.committee_threshold,
+            tally.committee_size
         );
         say!(
             "  which verified every version, decrypted, computed and returned only encrypted results; owners were paid {} ETH",
@@ -376,8 +399,11 @@ async fn share(
 ) -> Result<Vec<JobResult>, DemoError> {
     let mut rng = rand::rng();
     let researcher = DataUser::new(env, EthKey::generate(&mut rng)).await.map_err(failed)?;
+    let directory = env.ledger(&env.admin).await.map_err(failed)?.directory();
+    let committee = directory.committee_of(directory.committee_epoch().await.map_err(failed)?).await.map_err(failed)?;
+    (tally.committee_threshold, tally.committee_size) = (committee.threshold, committee.size);
     let mut members = Vec::new();
-    for index in 0..2 {
+    for index in 0..usize::from(committee.threshold) {
         let share = env.committee_share(index).map_err(failed)?;
         members.push(CommitteeMember::new(env, committee_member_key(index), share).await.map_err(failed)?);
     }
@@ -468,7 +494,7 @@ fn summary_line(result: &JobResult) -> String {
 }
 
 /// A host that flips one bit of every session record it relays.
-struct TamperingHost<'a>(&'a SimulatedEnclave);
+struct TamperingHost<'a>(&'a dyn EnclaveBackend);
 
 impl EnclaveBackend for TamperingHost<'_> {
     fn call(&self, ecall: &Ecall, body: &[u8]) -> Result<(EcallResult, Vec<u8>), EnclaveError> {

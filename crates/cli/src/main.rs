@@ -47,6 +47,10 @@ enum Command {
         /// Print a machine-readable JSON summary instead of the report.
         #[arg(long)]
         json: bool,
+        /// Run in this environment directory (kept afterwards; through its node when one
+        /// runs there) instead of a throw-away one.
+        #[arg(long, visible_alias = "data-dir")]
+        home: Option<PathBuf>,
     },
     /// Measure healthchain against the papers' figures and the peers, side by side.
     Bench {
@@ -142,7 +146,7 @@ enum Command {
     /// /openapi.json) until interrupted.
     Node {
         /// The embedded environment's directory.
-        #[arg(long, default_value_os_t = records::default_home())]
+        #[arg(long, visible_alias = "data-dir", default_value_os_t = records::default_home())]
         home: PathBuf,
         /// Where the HTTP API listens (a loopback address by default; port 0 picks a free
         /// port, printed at start).
@@ -211,8 +215,8 @@ fn enclave_process(deployment: Option<&std::path::Path>) -> Result<ExitCode, Box
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<ExitCode, Box<dyn std::error::Error>> = match cli.command {
-        Command::Demo { patients_dir, patients, json } => {
-            demo::run(&patients_dir, patients, json).map(|()| ExitCode::SUCCESS).map_err(Into::into)
+        Command::Demo { patients_dir, patients, json, home } => {
+            demo::run(&patients_dir, patients, json, home.as_deref()).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
         Command::Bench { suites, json, rpc } => bench::run(&suites, json, rpc.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Key { command } => keys::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),

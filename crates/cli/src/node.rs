@@ -5,6 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use healthchain_core::attached::RunningNode;
+use healthchain_core::environment::{ChainStorage, Environment};
+use healthchain_core::host::EnclaveProgram;
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::output::say;
@@ -24,8 +27,9 @@ pub struct Options {
 
 /// Opens (or creates) the environment in `home`, serves the API (and the committee seat,
 /// if asked) and runs until interrupted (Ctrl-C or SIGTERM); then stops the enclave
-/// process and closes the chain. Logs go to standard error; standard output says where
-/// the node listens.
+/// process and closes the chain. While it runs, `home/node.json` announces it, so that
+/// role commands on the same environment go through it. Logs go to standard error;
+/// standard output says where the node listens.
 pub fn run(home: &Path, options: &Options) -> Result<()> {
     let member = match options.committee_member {
         Some(0) => return Err("--committee-member counts from 1".into()),
@@ -34,9 +38,14 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
     init_logs(options.json_logs)?;
     let runtime = records::runtime()?;
     runtime.block_on(async {
-        let env = Arc::new(records::open(home).await?);
+        // Opened here, never attached: a second node on a running node's environment fails
+        // on the chain's lock instead of relaying through the first.
+        let program = EnclaveProgram::current_exe()?;
+        let env = Arc::new(Environment::open(home, &program, ChainStorage::Durable).await?);
         let listener = healthchain_node::bind(options.listen).await?;
         let address = listener.local_addr()?;
+        let announcement = RunningNode { pid: std::process::id(), url: format!("http://{address}") };
+        announcement.write(home).map_err(|e| format!("cannot announce the node in {}: {e}", home.display()))?;
         say!("healthchain node: environment {}", home.display());
         say!("  chain id {}, enclave {}", env.connection.chain_id(), env.verified.report_signer);
         say!("  HTTP API on http://{address}/api/v1 (OpenAPI document: http://{address}/openapi.json)");
@@ -58,7 +67,9 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
             interrupted().await;
             let _ = stop.send(true);
         });
-        healthchain_node::serve(env, listener, until_stopped(stopped)).await?;
+        let served = healthchain_node::serve(env, listener, until_stopped(stopped)).await;
+        RunningNode::remove(home);
+        served?;
         if let Some(committee) = committee {
             committee.await.map_err(|e| format!("the committee service stopped abnormally: {e}"))??;
         }

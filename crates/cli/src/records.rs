@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use alloy_primitives::B256;
 use clap::Subcommand;
+use healthchain_core::attached::RunningNode;
 use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::host::EnclaveProgram;
 use healthchain_core::keystore::Keystore;
@@ -144,9 +145,15 @@ pub fn default_home() -> PathBuf {
     crate::keys::data_dir().join("embedded")
 }
 
-/// The durable embedded environment in `home`, with this binary as the enclave.
+/// The durable embedded environment in `home`, with this binary as the enclave: through
+/// the node that runs it, if one answers, else opened (created on first use) here.
 pub(crate) async fn open(home: &Path) -> Result<Environment> {
     let program = EnclaveProgram::current_exe()?;
+    if let Some(node) = RunningNode::read(home)
+        && node.answers().await
+    {
+        return Ok(Environment::attach(home, &program, &node).await?);
+    }
     Ok(Environment::open(home, &program, ChainStorage::Durable).await?)
 }
 

@@ -159,10 +159,15 @@ struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `healthchain node` on `home` with `extra` arguments.
+    /// Starts `healthchain node` on `home` on a free loopback port with `extra` arguments.
     fn start(home: &std::path::Path, extra: &[&str]) -> NodeProcess {
+        Self::start_on(home, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `healthchain node` on `home`, listening on `listen`.
+    fn start_on(home: &std::path::Path, listen: &str, extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_healthchain"))
-            .args(["node", "--listen", "127.0.0.1:0", "--home"])
+            .args(["node", "--listen", listen, "--home"])
             .arg(home)
             .args(extra)
             .stdout(Stdio::piped())
@@ -264,6 +269,97 @@ fn the_node_command_serves_the_api_stops_on_sigterm_and_resumes_from_its_directo
     assert!(second["block_number"].as_u64() >= first["block_number"].as_u64(), "{first} then {second}");
     let logs = node.stop();
     assert!(logs.iter().any(|line| line.contains("committee member serving")), "{logs:?}");
+}
+
+/// `healthchain node` restarted in the middle of the demo: the demo, run on the node's
+/// environment, goes through the node (its chain's JSON-RPC and its enclave relay), rides
+/// out the restart (refused connections retried, sessions the new enclave process does not
+/// know re-established) and finishes with every version verified; the restarted node
+/// serves every record and version the demo wrote, before and after the restart.
+#[test]
+fn a_node_restarted_mid_demo_resumes_with_nothing_lost() {
+    let home = tempfile::tempdir().expect("temporary directory");
+    let node = NodeProcess::start(home.path(), &[]);
+    let address = node.address.clone();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_healthchain"))
+        .args(["demo", "--json", "--home"])
+        .arg(home.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the demo starts");
+    let mut output = demo.stdout.take().expect("the demo's output");
+    let summary = std::thread::spawn(move || {
+        let mut text = String::new();
+        output.read_to_string(&mut text).map(|_| text)
+    });
+
+    // Mid-demo: some records are on the chain, the story is not over.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let records_before = loop {
+        let (status, catalog) = node.get("/api/v1/catalog");
+        assert_eq!(status, 200, "{catalog}");
+        let records = catalog.as_array().map_or(0, Vec::len);
+        if records >= 3 {
+            break records;
+        }
+        assert!(Instant::now() < deadline, "the demo wrote no records within 180 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(demo.try_wait().expect("wait").is_none(), "the demo is still running when the node stops");
+    let first_logs = node.stop();
+    let node = NodeProcess::start_on(home.path(), &address, &[]);
+
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = demo.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = demo.kill();
+            let _ = demo.wait();
+            panic!("the demo did not finish within 600 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "the demo failed across the node's restart ({status}); see its output above");
+    let summary: Value = serde_json::from_str(&summary.join().expect("reader").expect("the demo's output"))
+        .expect("the demo's JSON summary");
+    let count = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("{key} in {summary}"));
+    assert_eq!(count("records"), 20, "{summary}");
+    assert_eq!(count("versions_verified"), count("versions"), "{summary}");
+    assert_eq!(count("attacks_refused"), count("attacks_attempted"), "{summary}");
+    assert_eq!(count("integrity_checks_passed"), count("ehrs"), "{summary}");
+    assert_eq!(count("jobs_completed"), 2, "{summary}");
+
+    // Nothing lost: the restarted node serves all 20 records and every version the demo
+    // wrote; each verifies, but for the first versions the demo's last attack (a dishonest
+    // storage provider) altered on purpose.
+    let (status, catalog) = node.get("/api/v1/catalog");
+    assert_eq!(status, 200, "{catalog}");
+    let ids: Vec<String> = catalog
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| item["record_id"].as_str().expect("an id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 20);
+    assert!(records_before < ids.len(), "records were written after the restart too");
+    let mut versions = 0;
+    for id in &ids {
+        let (status, record) = node.get(&format!("/api/v1/records/{id}"));
+        assert_eq!(status, 200, "{record}");
+        assert_eq!(record["log_consistent"], true, "{record}");
+        for version in record["versions"].as_array().expect("versions") {
+            versions += 1;
+            let tampered = version["version"] == 1;
+            assert_eq!(version["qualified"], !tampered, "{version}");
+        }
+    }
+    assert_eq!(versions, count("versions"));
+    let second_logs = node.stop();
+    for logs in [&first_logs, &second_logs] {
+        assert!(logs.iter().any(|line| line.contains("path=/api/v1/enclave")), "the demo used the node's enclave");
+    }
 }
 
 /// The portal in headless Chromium (`tests/browser/portal.mjs`, playwright-core from npm,

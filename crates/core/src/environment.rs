@@ -12,12 +12,13 @@ use healthchain_crypto::keywrap;
 use healthchain_crypto::session::EnclaveIdentity;
 use healthchain_crypto::signing::EthKey;
 use healthchain_enclave::evidence::{Policy, VerifiedEnclave};
-use healthchain_enclave::host::{EnclaveBackend, SimulatedEnclave, measure, platform_address};
+use healthchain_enclave::host::{EnclaveBackend, measure, platform_address};
 use healthchain_ledger::client::Connection;
 use healthchain_ledger::testing::dev_key;
 use healthchain_ledger::{DeployParams, Deployment, Ledger, deploy};
 use healthchain_store::{Store, StoreConfig};
 
+use crate::attached::{NodeEnclave, RESTART_PATIENCE, RunningNode};
 use crate::host::{EnclaveProgram, LedgerRelay, StoreObjects, approve_enclave, launch_enclave, platform_secret};
 
 /// Why the environment could not be set up.
@@ -65,16 +66,17 @@ pub enum ChainStorage {
 pub struct Environment {
     /// The environment directory.
     pub home: PathBuf,
-    /// The embedded chain (hosting both logical ledgers).
-    pub chain: Chain,
+    /// The embedded chain (hosting both logical ledgers), when this process runs it; none
+    /// when attached to the node that does ([`Environment::attach`]).
+    pub chain: Option<Chain>,
     /// A connection to it.
     pub connection: Connection,
     /// The contracts.
     pub deployment: Deployment,
     /// The object store (the CSP).
     pub store: Arc<Store>,
-    /// The enclave process.
-    pub enclave: Arc<SimulatedEnclave>,
+    /// The enclave: this process's own enclave process, or a node's through its relay.
+    pub enclave: Arc<dyn EnclaveBackend>,
     /// Its verified evidence.
     pub verified: VerifiedEnclave,
     /// The committee's public key (outer key-wrapping layer).
@@ -176,7 +178,57 @@ impl Environment {
         let committee_key = committee_key(&ledger, home, threshold, size).await?;
         Ok(Environment {
             home: home.to_path_buf(),
-            chain,
+            chain: Some(chain),
+            connection,
+            deployment,
+            store,
+            enclave: Arc::new(enclave),
+            verified,
+            committee_key,
+            admin,
+        })
+    }
+
+    /// Joins the environment in `home` that `node` runs: its chain through the node's
+    /// JSON-RPC endpoint, its enclave through the node's relay (evidence verified as
+    /// [`Environment::open`] does, and it must be approved on the Directory), the same
+    /// object store and committee. Sets nothing up: the node did.
+    pub async fn attach(
+        home: &Path,
+        program: &EnclaveProgram,
+        node: &RunningNode,
+    ) -> Result<Environment, EnvironmentError> {
+        let deployment_file = home.join(DEPLOYMENT_FILE);
+        let bytes = std::fs::read(&deployment_file).map_err(io(&deployment_file))?;
+        let deployment: Deployment = serde_json::from_slice(&bytes).map_err(|e| EnvironmentError::Io {
+            path: deployment_file.clone(),
+            why: format!("not a deployment: {e}"),
+        })?;
+        let connection = Connection::http_following(&node.rpc_url(), RESTART_PATIENCE).await?;
+        let admin = dev_key(0);
+        let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
+        let store = Arc::new(Store::open(&store_config(home)?)?);
+        let enclave = NodeEnclave::connect(node).await.map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
+        let secret = platform_secret(&home.join("enclave")).map_err(EnvironmentError::Enclave)?;
+        let policy = Policy {
+            platforms: vec![platform_address(secret)],
+            measurements: vec![measure(&program.program).map_err(io(&program.program))?],
+            accept_simulated: true,
+        };
+        let verified = enclave.evidence().verify(&policy).map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
+        if !ledger.directory().is_approved_enclave(verified.report_signer).await? {
+            return Err(EnvironmentError::Enclave(format!(
+                "the node's enclave {} is not approved on the Directory",
+                verified.report_signer
+            )));
+        }
+        let directory = ledger.directory();
+        let committee = directory.committee_of(directory.committee_epoch().await?).await?;
+        let committee_key =
+            keywrap::PublicKey::from_bytes(committee.key.as_slice()).map_err(|_| EnvironmentError::CommitteeKey)?;
+        Ok(Environment {
+            home: home.to_path_buf(),
+            chain: None,
             connection,
             deployment,
             store,

@@ -4,6 +4,7 @@
 //! - [`keystore`]: every user's ledger account key, encrypted at rest (Ethereum keystore v3).
 //! - [`environment`]: the embedded defaults (chain, contracts, store, enclave, committee) in one directory.
 //! - [`host`]: the enclave host: launching the enclave process, serving its object and ledger ocalls.
+//! - [`attached`]: joining an environment a running `healthchain node` holds (its chain RPC and enclave relay).
 //! - [`records`]: the data owner's records: register, update through the enclave, import a
 //!   patient bundle, the owner's wallet; verification for anyone.
 //! - [`share`]: paid, policy-checked sharing (seed 000 Algorithm 2): policies, the catalog,
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attached;
 pub mod clinical;
 pub mod environment;
 pub mod host;

@@ -353,3 +353,55 @@ pub enum OcallResult {
     /// The host could not serve the request.
     Failed(String),
 }
+
+/// An ecall (or its result) as a relay between a remote client and the enclave's host
+/// carries it (e.g. `POST /api/v1/enclave` of a node): `header length (u32 LE) ‖ header ‖
+/// body`, the header in postcard. The body (a session record) passes as is; the relay
+/// never sees a plaintext.
+pub fn encode_relayed<T: Serialize>(header: &T, body: &[u8]) -> Vec<u8> {
+    let header = postcard::to_stdvec(header).expect("ecall headers serialize");
+    let mut out = Vec::with_capacity(4 + header.len() + body.len());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Splits what [`encode_relayed`] wrote into the typed header and the body.
+pub fn decode_relayed<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), ChannelError> {
+    let (length, rest) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| ChannelError::Protocol("relayed ecall shorter than 4 bytes".into()))?;
+    let length = u32::from_le_bytes(*length) as usize;
+    if length > MAX_HEADER {
+        return Err(ChannelError::TooLarge { what: "header", size: length as u64, limit: MAX_HEADER as u64 });
+    }
+    if rest.len() < length {
+        return Err(ChannelError::Protocol(format!("relayed header of {length} bytes but {} follow", rest.len())));
+    }
+    let (header, body) = rest.split_at(length);
+    let header = postcard::from_bytes(header).map_err(|e| ChannelError::Protocol(format!("relayed header: {e}")))?;
+    Ok((header, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relayed_ecalls_round_trip_and_malformed_ones_are_refused() {
+        let encoded = encode_relayed(&Ecall::SessionRecord { session: 7 }, b"record");
+        let (ecall, body) = decode_relayed::<Ecall>(&encoded).unwrap();
+        assert_eq!((ecall, body), (Ecall::SessionRecord { session: 7 }, &b"record"[..]));
+
+        assert!(matches!(decode_relayed::<Ecall>(&[1, 0]), Err(ChannelError::Protocol(_))));
+        let huge = (MAX_HEADER as u32 + 1).to_le_bytes();
+        assert!(matches!(decode_relayed::<Ecall>(&huge), Err(ChannelError::TooLarge { what: "header", .. })));
+        let mut truncated = encoded.clone();
+        truncated.truncate(5);
+        assert!(matches!(decode_relayed::<Ecall>(&truncated), Err(ChannelError::Protocol(_))));
+        let mut garbage = 2u32.to_le_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff, 0xff]);
+        assert!(matches!(decode_relayed::<Ecall>(&garbage), Err(ChannelError::Protocol(_))));
+    }
+}

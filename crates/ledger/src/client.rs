@@ -29,10 +29,33 @@ use alloy_rpc_client::RpcClient;
 use alloy_rpc_types_eth::{Log, TransactionInput, TransactionReceipt, TransactionRequest};
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEvent};
+use alloy_transport::layers::{RetryBackoffLayer, RetryPolicy};
 use healthchain_crypto::signing::EthKey;
 use tokio::sync::Mutex;
 
 use crate::errors::{ContractError, LedgerError, TransportError, revert_data};
+
+/// Retries exactly the requests whose connection was refused (nothing was sent).
+#[derive(Clone, Copy, Debug)]
+struct RefusedConnection;
+
+impl RetryPolicy for RefusedConnection {
+    fn should_retry(&self, error: &alloy_transport::TransportError) -> bool {
+        let alloy_json_rpc::RpcError::Transport(kind) = error else { return false };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = kind.as_custom().map(|e| e as _);
+        while let Some(error) = cause {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                return io.kind() == std::io::ErrorKind::ConnectionRefused;
+            }
+            cause = error.source();
+        }
+        false
+    }
+
+    fn backoff_hint(&self, _: &alloy_transport::TransportError) -> Option<Duration> {
+        None
+    }
+}
 
 /// Gas added to every estimate on top of 50 % (see [`GasMode::Estimate`]).
 const ESTIMATE_HEADROOM: u64 = 10_000;
@@ -87,6 +110,20 @@ impl Connection {
     pub async fn http(url: &str) -> Result<Self, LedgerError> {
         let parsed = url.parse().map_err(|e| LedgerError::InvalidArgument(format!("endpoint URL {url:?}: {e}")))?;
         Self::from_client(RpcClient::new_http(parsed), url.to_string()).await
+    }
+
+    /// Like [`Connection::http`], for an endpoint that may be restarting (e.g. a
+    /// `healthchain node` serving its embedded chain): a request whose connection is
+    /// refused is retried every quarter second for up to `patience`. Only refused
+    /// connections are retried; the request never reached the node, so even a transaction
+    /// is safe to send again.
+    pub async fn http_following(url: &str, patience: Duration) -> Result<Self, LedgerError> {
+        const EVERY: Duration = Duration::from_millis(250);
+        let parsed = url.parse().map_err(|e| LedgerError::InvalidArgument(format!("endpoint URL {url:?}: {e}")))?;
+        let retries = u32::try_from(patience.as_millis() / EVERY.as_millis()).unwrap_or(u32::MAX).max(1);
+        let layer = RetryBackoffLayer::new_with_policy(retries, EVERY.as_millis() as u64, u64::MAX, RefusedConnection);
+        let client = RpcClient::builder().layer(layer).http(parsed);
+        Self::from_client(client, url.to_string()).await
     }
 
     /// Connects to the embedded chain in process (no HTTP).

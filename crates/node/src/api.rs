@@ -8,7 +8,9 @@
 //! limited to [`MAX_BODY`] bytes.
 //!
 //! Writes are relayed, never made: `POST /api/v1/transactions` takes a transaction the
-//! client signed and hands it to the chain as is, so the node holds no user's key.
+//! client signed and hands it to the chain as is, so the node holds no user's key;
+//! `POST /rpc` and `POST /api/v1/enclave` ([`crate::relay`]) carry the chain's JSON-RPC and
+//! attested-session traffic for clients on the node's environment.
 
 use std::sync::Arc;
 
@@ -36,9 +38,18 @@ pub const MAX_BODY: usize = 256 * 1024;
 #[openapi(
     info(
         title = "healthchain node API",
-        description = "Read access to a healthchain node (records and the verification of every version, accesses, the catalog) and a relay for client-signed transactions. Never needs a user's secret."
+        description = "Read access to a healthchain node (records and the verification of every version, accesses, the catalog) and relays for client-signed transactions, the chain's JSON-RPC and attested-session traffic to the enclave. Never needs a user's secret."
     ),
-    paths(health, catalog, record, accesses, consortium, relay_transaction),
+    paths(
+        health,
+        catalog,
+        record,
+        accesses,
+        consortium,
+        relay_transaction,
+        crate::relay::enclave_call,
+        crate::relay::chain_rpc
+    ),
     components(schemas(
         Health,
         CatalogItem,
@@ -61,6 +72,7 @@ pub struct ApiDoc;
 /// The API over `env`, with `/openapi.json`, the portal's pages and a JSON 404 for unknown
 /// paths.
 pub fn router(env: Arc<Environment>) -> Router {
+    let rpc_limit = env.chain.as_ref().map_or(MAX_BODY, |chain| chain.config().max_request_body_bytes);
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/catalog", get(catalog))
@@ -68,6 +80,11 @@ pub fn router(env: Arc<Environment>) -> Router {
         .route("/api/v1/records/{record_id}/accesses", get(accesses))
         .route("/api/v1/consortium", get(consortium))
         .route("/api/v1/transactions", post(relay_transaction))
+        .route(
+            "/api/v1/enclave",
+            post(crate::relay::enclave_call).layer(DefaultBodyLimit::max(crate::relay::MAX_ECALL_BODY)),
+        )
+        .route("/rpc", post(crate::relay::chain_rpc).layer(DefaultBodyLimit::max(rpc_limit)))
         .route("/openapi.json", get(openapi))
         .route("/", get(crate::portal::home))
         .route("/records/{record_id}", get(crate::portal::record))

@@ -3,10 +3,10 @@
 //! portal (`/`, `/records/{id}`, `/consortium`: server-rendered HTML over the same data), and
 //! the committee member's service ([`committee`]).
 //!
-//! The API is read-only so far: records with the verification status of every version, the
-//! accesses to a record, the catalog, the node's health. It never needs a user's secret;
-//! write endpoints (relaying client-signed transactions and attested-session traffic) come
-//! with the rest of the node.
+//! The API reads records with the verification status of every version, the accesses to a
+//! record, the catalog, the consortium and the node's health; it relays client-signed
+//! transactions, the chain's JSON-RPC and attested-session traffic ([`relay`]). It never
+//! needs a user's secret.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -14,6 +14,7 @@
 pub mod api;
 pub mod committee;
 mod portal;
+pub mod relay;
 
 use std::time::Instant;
 
