@@ -2,7 +2,8 @@
 //! (embedded chain, store, enclave process) with a Synthea record, every rejection with its
 //! typed JSON error, the OpenAPI document validated as OpenAPI 3.1; the `node` command as a
 //! process: it starts on a free loopback port, answers, stops on SIGTERM (sent to its PID)
-//! and resumes from its directory; the portal's pages in headless Chromium.
+//! and resumes from its directory, relays role commands and the demo on its directory
+//! (restarted mid-demo, nothing lost); the portal's pages in headless Chromium.
 
 mod common;
 
@@ -267,8 +268,18 @@ fn the_node_command_serves_the_api_stops_on_sigterm_and_resumes_from_its_directo
     assert_eq!(second["chain_id"], first["chain_id"]);
     assert_eq!(second["enclave"], first["enclave"]);
     assert!(second["block_number"].as_u64() >= first["block_number"].as_u64(), "{first} then {second}");
+    // while it runs, role commands on its directory go through it (the chain is its alone)
+    let catalog = Command::new(env!("CARGO_BIN_EXE_healthchain"))
+        .args(["catalog", "--json", "--home"])
+        .arg(home.path())
+        .output()
+        .expect("the catalog command runs");
+    assert!(catalog.status.success(), "{}", String::from_utf8_lossy(&catalog.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&catalog.stdout).expect("JSON"), Value::Array(vec![]));
     let logs = node.stop();
     assert!(logs.iter().any(|line| line.contains("committee member serving")), "{logs:?}");
+    assert!(logs.iter().any(|line| line.contains("path=/api/v1/enclave")), "the command used the node's enclave");
+    assert!(!home.path().join("node.json").exists(), "a stopped node withdraws its announcement");
 }
 
 /// `healthchain node` restarted in the middle of the demo: the demo, run on the node's
@@ -483,6 +494,73 @@ fn the_api_relays_client_signed_transactions_and_refuses_bad_ones_with_typed_err
         let sender = healthchain_chain::dev_signer(17).expect("a development key").address();
         let sent = alloy_provider::Provider::get_transaction_count(env.connection.provider(), sender).await;
         assert_eq!(sent.expect("the account's nonce"), 1);
+    });
+}
+
+/// `POST path` with raw `body` on the API router: status and body bytes.
+async fn post_bytes(router: &axum::Router, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let request = Request::post(path).header("content-type", content_type).body(Body::from(body)).expect("request");
+    let response = router.clone().oneshot(request).await.expect("the router answers");
+    let status = response.status();
+    (status, axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body").to_vec())
+}
+
+#[test]
+fn the_api_relays_enclave_calls_and_json_rpc_and_refuses_bad_ones_with_typed_errors() {
+    use healthchain_enclave::protocol::{Ecall, EcallResult, RefusalCode, decode_relayed, encode_relayed};
+    let rt = common::runtime();
+    let home = tempfile::tempdir().expect("temporary directory");
+    rt.block_on(async {
+        let env = Arc::new(common::environment(home.path()).await);
+        let router = healthchain_node::api::router(env.clone());
+        let ecall = |ecall: Ecall, body: &[u8]| encode_relayed(&ecall, body);
+        let octets = "application/octet-stream";
+        let relayed = |(status, bytes): (StatusCode, Vec<u8>)| {
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+            let (result, body) = decode_relayed::<EcallResult>(&bytes).expect("a relayed answer");
+            (result, body.to_vec())
+        };
+        let json_error = |(status, bytes): (StatusCode, Vec<u8>)| {
+            let body: Value = serde_json::from_slice(&bytes).expect("a JSON error");
+            (status, body)
+        };
+
+        // the enclave's answers come back as they are, its refusals included
+        let pong = relayed(post_bytes(&router, "/api/v1/enclave", octets, ecall(Ecall::Ping, &[])).await);
+        assert_eq!(pong.0, EcallResult::Pong);
+        let evidence = relayed(post_bytes(&router, "/api/v1/enclave", octets, ecall(Ecall::Evidence, &[])).await);
+        assert_eq!(evidence.0, EcallResult::Evidence(env.enclave.evidence()));
+        let record = ecall(Ecall::SessionRecord { session: 7 }, b"not a session record");
+        match relayed(post_bytes(&router, "/api/v1/enclave", octets, record).await).0 {
+            EcallResult::Refused(refusal) => assert_eq!(refusal.code, RefusalCode::UnknownSession),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // a body over the route's own limit (larger than the API's 256 KiB, within 64 MiB) passes
+        let bulk = ecall(Ecall::Transfer, &vec![7; 1 << 20]);
+        assert_eq!(
+            relayed(post_bytes(&router, "/api/v1/enclave", octets, bulk).await).0,
+            EcallResult::Transferred { bytes: 1 << 20 }
+        );
+
+        // malformed or oversized ecalls never reach the enclave
+        let garbage = json_error(post_bytes(&router, "/api/v1/enclave", octets, vec![1, 2]).await);
+        assert_error(&garbage, StatusCode::BAD_REQUEST, "invalid_ecall", "not a relayed ecall");
+        let unknown = json_error(post_bytes(&router, "/api/v1/enclave", octets, vec![1, 0, 0, 0, 0xee]).await);
+        assert_error(&unknown, StatusCode::BAD_REQUEST, "invalid_ecall", "header");
+        let huge = ecall(Ecall::Transfer, &vec![0; healthchain_node::relay::MAX_ECALL_BODY]);
+        let huge = json_error(post_bytes(&router, "/api/v1/enclave", octets, huge).await);
+        assert_error(&huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "limit");
+
+        // the chain's JSON-RPC, as the chain answers it
+        let chain_id = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+        let (status, answer) = post_bytes(&router, "/rpc", "application/json", chain_id.into()).await;
+        let answer: Value = serde_json::from_slice(&answer).expect("JSON-RPC");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer["result"], format!("{:#x}", env.connection.chain_id()));
+        let (status, answer) = post_bytes(&router, "/rpc", "application/json", b"{not json".to_vec()).await;
+        let answer: Value = serde_json::from_slice(&answer).expect("JSON-RPC");
+        assert_eq!(status, StatusCode::OK);
+        assert!(answer["error"]["code"].is_i64(), "{answer}");
     });
 }
 
