@@ -280,7 +280,7 @@ async fn story(files: &[PathBuf], home: &Path, storage: ChainStorage, as_json: b
     // A dishonest storage provider alters one ciphertext of each record: verify marks
     // that version unqualified.
     for (_, record) in &owners {
-        tamper_stored_object(&env.store, &ObjectAddress(record.versions[0].entry.0)).map_err(failed)?;
+        tamper_stored_object(&env.store, &ObjectAddress(record.versions[0].entry.0)).await?;
         let after = verify(&env, record.record_id).await.map_err(failed)?;
         tally.attack(matches!(after.versions[0].problem, Some(Unqualified::EntryTampered(_))));
     }
@@ -510,11 +510,13 @@ impl EnclaveBackend for TamperingHost<'_> {
     }
 }
 
-/// Plays a dishonest storage provider: flips one byte of a stored object on disk.
-fn tamper_stored_object(store: &Store, address: &ObjectAddress) -> std::io::Result<()> {
-    let file = store.local_file(address).ok_or_else(|| std::io::Error::other("the demo store is local"))?;
-    let mut bytes = std::fs::read(&file)?;
+/// Plays a dishonest storage provider: flips one byte of a stored object in the backend
+/// itself (a local directory or a bucket), past the store's checks.
+async fn tamper_stored_object(store: &Store, address: &ObjectAddress) -> Result<(), DemoError> {
+    let stored = store.get_as_stored(address).await.map_err(failed)?;
+    let mut bytes = stored.ok_or_else(|| DemoError::Failed(format!("object {address} is not in the store")))?.to_vec();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
-    std::fs::write(&file, bytes)
+    object_store::ObjectStoreExt::put(store.backend().as_ref(), &address.key(), bytes.into()).await.map_err(failed)?;
+    Ok(())
 }

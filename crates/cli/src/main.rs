@@ -143,15 +143,16 @@ enum Command {
     },
     /// Run a node on embedded defaults in --home (created on first start, resumed after):
     /// chain, contracts, object store, approved enclave, and the HTTP API (description at
-    /// /openapi.json) until interrupted.
+    /// /openapi.json) until interrupted. healthchain.toml in --home points the chain or the
+    /// store at external services and sets these flags' defaults.
     Node {
         /// The embedded environment's directory.
         #[arg(long, visible_alias = "data-dir", default_value_os_t = records::default_home())]
         home: PathBuf,
-        /// Where the HTTP API listens (a loopback address by default; port 0 picks a free
-        /// port, printed at start).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
+        /// Where the HTTP API listens (default: [node] listen of healthchain.toml, else
+        /// 127.0.0.1:8080; port 0 picks a free port, printed at start).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
         /// Log as JSON lines on standard error (one object per event) instead of text.
         #[arg(long)]
         json_logs: bool,
@@ -159,9 +160,9 @@ enum Command {
         /// environment): post its decryption shares for every granted request.
         #[arg(long)]
         committee_member: Option<usize>,
-        /// Seconds between the committee member's polls for granted requests.
-        #[arg(long, default_value_t = 2)]
-        committee_interval: u64,
+        /// Seconds between the committee member's polls for granted requests (default 2).
+        #[arg(long)]
+        committee_interval: Option<u64>,
     },
     /// FHIR R4 tools.
     Fhir {

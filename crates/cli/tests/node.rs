@@ -373,6 +373,49 @@ fn a_node_restarted_mid_demo_resumes_with_nothing_lost() {
     }
 }
 
+/// `healthchain.toml` points the node at external services: a hardhat node as the chain
+/// (contracts deployed there on first start) and moto's S3 server as the store; the demo,
+/// run on the node's directory, goes through the node onto both, and nothing lands in the
+/// directory's embedded chain or local objects.
+#[test]
+fn by_configuration_a_node_runs_on_an_external_chain_and_an_s3_store() {
+    let rt = common::runtime();
+    let hardhat = rt.block_on(healthchain_ledger::testing::HardhatNode::start()).expect("a hardhat node");
+    let s3 = healthchain_store::testing::S3Server::start().expect("the S3 test server");
+    let home = tempfile::tempdir().expect("temporary directory");
+    let config = format!("[chain]\nrpc = \"{}\"\n\n{}", hardhat.url(), common::s3_store_toml(&s3.config()));
+    std::fs::write(home.path().join(healthchain_core::environment::CONFIG_FILE), config).expect("config");
+
+    let node = NodeProcess::start(home.path(), &[]);
+    let (status, health) = node.get("/api/v1/health");
+    assert_eq!((status, &health["chain_id"]), (200, &Value::from(31337)), "{health}");
+    let demo = Command::new(env!("CARGO_BIN_EXE_healthchain"))
+        .args(["demo", "--json", "--patients", "3", "--home"])
+        .arg(home.path())
+        .output()
+        .expect("the demo runs");
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let summary: Value = serde_json::from_slice(&demo.stdout).expect("the demo's JSON summary");
+    assert_eq!(summary["records"], 3, "{summary}");
+    assert_eq!(summary["versions_verified"], summary["versions"], "{summary}");
+    assert_eq!(summary["attacks_refused"], summary["attacks_attempted"], "{summary}");
+    assert_eq!(summary["integrity_checks_passed"], summary["ehrs"], "{summary}");
+
+    // the records are on hardhat and in the bucket, as the node serves them
+    let (status, catalog) = node.get("/api/v1/catalog");
+    assert_eq!((status, catalog.as_array().map(Vec::len)), (200, Some(3)), "{catalog}");
+    let block = rt.block_on(async {
+        let chain = healthchain_ledger::client::Connection::http(hardhat.url()).await.expect("hardhat");
+        chain.block_number().await.expect("block number")
+    });
+    assert!(block > 100, "the story's transactions are on hardhat ({block} blocks)");
+    assert!(!home.path().join("chain").exists() && !home.path().join("objects").exists());
+    let logs = node.stop();
+    assert!(logs.iter().any(|line| line.contains("path=/api/v1/enclave")), "the demo used the node's enclave");
+    assert!(!logs.iter().any(|line| line.contains("path=/rpc")), "the demo used hardhat directly");
+    hardhat.stop();
+}
+
 /// The portal in headless Chromium (`tests/browser/portal.mjs`, playwright-core from npm,
 /// Debian's chromium; `.ci/run` installs both): a node over a durable environment holding
 /// one three-version Synthea record; the pages load, show it with every version verified,

@@ -363,9 +363,9 @@ fn a_log_with_a_hidden_version_does_not_reproduce_the_stored_head() {
 fn records_live_in_an_s3_bucket_by_configuration() {
     let home = tempfile::tempdir().unwrap();
     let server = healthchain_store::testing::S3Server::start().unwrap();
-    let config = healthchain_store::StoreConfig::S3(server.config());
-    std::fs::write(home.path().join(healthchain_core::environment::STORE_FILE), serde_json::to_vec(&config).unwrap())
-        .unwrap();
+    let s3 = server.config();
+    std::fs::write(home.path().join(healthchain_core::environment::CONFIG_FILE), common::s3_store_toml(&s3)).unwrap();
+    let config = healthchain_store::StoreConfig::S3(s3);
     runtime().block_on(async {
         let env = environment(home.path()).await;
         let bundle = std::fs::read(&bundles()[2]).unwrap();

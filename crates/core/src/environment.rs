@@ -1,12 +1,14 @@
 //! The embedded defaults: one directory holds an embedded chain with all six contracts, the
-//! object store (local `objects/`, or what `store.json` names, e.g. an S3 bucket), the simulated enclave's state and platform secret, and the
-//! key-authorization committee (`t = n = 1`), created on first use. Every participant-facing
-//! flow runs against an [`Environment`].
+//! object store (local `objects/`), the simulated enclave's state and platform secret, and the
+//! key-authorization committee (`t = n = 1`), created on first use. `healthchain.toml` in
+//! the directory ([`EnvironmentConfig`]) points the chain or the store at external services
+//! instead. Every participant-facing flow runs against an [`Environment`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, U256};
+use alloy_provider::Provider;
 use healthchain_chain::{Chain, ChainConfig, Storage};
 use healthchain_crypto::keywrap;
 use healthchain_crypto::session::EnclaveIdentity;
@@ -14,6 +16,7 @@ use healthchain_crypto::signing::EthKey;
 use healthchain_enclave::evidence::{Policy, VerifiedEnclave};
 use healthchain_enclave::host::{EnclaveBackend, measure, platform_address};
 use healthchain_ledger::client::Connection;
+use healthchain_ledger::errors::LedgerError;
 use healthchain_ledger::testing::dev_key;
 use healthchain_ledger::{DeployParams, Deployment, Ledger, deploy};
 use healthchain_store::{Store, StoreConfig};
@@ -87,17 +90,81 @@ pub struct Environment {
 
 /// File names inside the environment directory.
 const DEPLOYMENT_FILE: &str = "deployment.json";
-/// Optional: which object store to use (a [`StoreConfig`] in JSON); default `objects/`.
-pub const STORE_FILE: &str = "store.json";
+/// Optional: the environment's configuration ([`EnvironmentConfig`], TOML).
+pub const CONFIG_FILE: &str = "healthchain.toml";
 
-/// The store configuration of `home`: `store.json` if present, else the local `objects/`.
-fn store_config(home: &Path) -> Result<StoreConfig, EnvironmentError> {
-    let path = home.join(STORE_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| EnvironmentError::Io { path, why: format!("not a store configuration: {e}") }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreConfig::Local { path: home.join("objects") }),
-        Err(e) => Err(io(&path)(e)),
+/// `healthchain.toml` in the environment directory: which parts run elsewhere. Without the
+/// file (or a section), everything runs on the embedded defaults. Example:
+///
+/// ```toml
+/// [chain]
+/// rpc = "http://127.0.0.1:8545"   # an external JSON-RPC chain instead of the embedded one
+///
+/// [store]                          # an S3-compatible bucket instead of objects/
+/// backend = "s3"
+/// bucket = "records"
+/// endpoint = "http://127.0.0.1:9000"
+/// region = "us-east-1"
+/// access_key_id = "..."
+/// secret_access_key = "..."
+/// allow_http = true
+///
+/// [node]                           # `healthchain node` (its flags take precedence)
+/// listen = "127.0.0.1:8080"
+/// committee_member = 1
+/// committee_interval = 2
+/// json_logs = true
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// The chain hosting both ledgers.
+    #[serde(default)]
+    pub chain: ChainConfigSection,
+    /// The object store (default: `objects/` in the environment directory).
+    pub store: Option<StoreConfig>,
+    /// How `healthchain node` serves the environment.
+    #[serde(default)]
+    pub node: NodeConfig,
+}
+
+/// `[chain]` of [`EnvironmentConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfigSection {
+    /// JSON-RPC URL of an external chain (its development account 0 must be funded, as
+    /// hardhat's is, to deploy the contracts on first use); none: the embedded chain.
+    pub rpc: Option<String>,
+}
+
+/// `[node]` of [`EnvironmentConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the HTTP API listens.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The committee seat (1-based) the node serves.
+    pub committee_member: Option<usize>,
+    /// Seconds between the committee member's polls.
+    pub committee_interval: Option<u64>,
+    /// Log JSON lines instead of text.
+    pub json_logs: Option<bool>,
+}
+
+impl EnvironmentConfig {
+    /// The configuration of the environment in `home` (the defaults without a file).
+    pub fn read(home: &Path) -> Result<EnvironmentConfig, EnvironmentError> {
+        let path = home.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| EnvironmentError::Io { path, why: format!("{e}") }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EnvironmentConfig::default()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// The object store of the environment in `home`.
+    fn store(&self, home: &Path) -> StoreConfig {
+        self.store.clone().unwrap_or_else(|| StoreConfig::Local { path: home.join("objects") })
     }
 }
 
@@ -124,12 +191,19 @@ impl Environment {
         size: usize,
     ) -> Result<Environment, EnvironmentError> {
         std::fs::create_dir_all(home).map_err(io(home))?;
-        let chain = match storage {
-            ChainStorage::Durable => Chain::open(ChainConfig::default(), Storage::Dir(home.join("chain"))),
-            ChainStorage::Memory => Chain::in_memory(ChainConfig::default()),
-        }
-        .map_err(|e| EnvironmentError::Chain(e.to_string()))?;
-        let connection = Connection::embedded(&chain).await?;
+        let config = EnvironmentConfig::read(home)?;
+        let (chain, connection) = match (&config.chain.rpc, storage) {
+            (Some(url), ChainStorage::Durable) => (None, Connection::http_following(url, RESTART_PATIENCE).await?),
+            _ => {
+                let chain = match storage {
+                    ChainStorage::Durable => Chain::open(ChainConfig::default(), Storage::Dir(home.join("chain"))),
+                    ChainStorage::Memory => Chain::in_memory(ChainConfig::default()),
+                }
+                .map_err(|e| EnvironmentError::Chain(e.to_string()))?;
+                let connection = Connection::embedded(&chain).await?;
+                (Some(chain), connection)
+            }
+        };
         let admin = dev_key(0);
 
         let deployment_file = home.join(DEPLOYMENT_FILE);
@@ -140,7 +214,22 @@ impl Environment {
             _ => None,
         };
         let deployment = match existing {
-            Some(deployment) => deployment,
+            Some(deployment) => {
+                if connection
+                    .provider()
+                    .get_code_at(deployment.consortium.directory)
+                    .await
+                    .map_err(LedgerError::from)?
+                    .is_empty()
+                {
+                    return Err(EnvironmentError::Chain(format!(
+                        "{} names contracts that {} does not hold (was the chain reset?); move the environment aside to start afresh",
+                        deployment_file.display(),
+                        connection.label()
+                    )));
+                }
+                deployment
+            }
             None => {
                 let deployment = deploy(&connection.account(&admin), None, &DeployParams::default()).await?.deployment;
                 let text = serde_json::to_string_pretty(&deployment).expect("deployments serialize");
@@ -150,7 +239,7 @@ impl Environment {
         };
         let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
 
-        let store = Arc::new(Store::open(&store_config(home)?)?);
+        let store = Arc::new(Store::open(&config.store(home))?);
         let enclave_dir = home.join("enclave");
         let secret = platform_secret(&enclave_dir).map_err(EnvironmentError::Enclave)?;
         let runtime = tokio::runtime::Handle::current();
@@ -178,7 +267,7 @@ impl Environment {
         let committee_key = committee_key(&ledger, home, threshold, size).await?;
         Ok(Environment {
             home: home.to_path_buf(),
-            chain: Some(chain),
+            chain,
             connection,
             deployment,
             store,
@@ -190,7 +279,7 @@ impl Environment {
     }
 
     /// Joins the environment in `home` that `node` runs: its chain through the node's
-    /// JSON-RPC endpoint, its enclave through the node's relay (evidence verified as
+    /// JSON-RPC endpoint (or the external chain `healthchain.toml` names), its enclave through the node's relay (evidence verified as
     /// [`Environment::open`] does, and it must be approved on the Directory), the same
     /// object store and committee. Sets nothing up: the node did.
     pub async fn attach(
@@ -204,10 +293,12 @@ impl Environment {
             path: deployment_file.clone(),
             why: format!("not a deployment: {e}"),
         })?;
-        let connection = Connection::http_following(&node.rpc_url(), RESTART_PATIENCE).await?;
+        let config = EnvironmentConfig::read(home)?;
+        let rpc = config.chain.rpc.clone().unwrap_or_else(|| node.rpc_url());
+        let connection = Connection::http_following(&rpc, RESTART_PATIENCE).await?;
         let admin = dev_key(0);
         let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
-        let store = Arc::new(Store::open(&store_config(home)?)?);
+        let store = Arc::new(Store::open(&config.store(home))?);
         let enclave = NodeEnclave::connect(node).await.map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
         let secret = platform_secret(&home.join("enclave")).map_err(EnvironmentError::Enclave)?;
         let policy = Policy {
@@ -336,5 +427,65 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), EnvironmentError> {
 impl From<healthchain_ledger::errors::LedgerError> for EnvironmentError {
     fn from(e: healthchain_ledger::errors::LedgerError) -> Self {
         EnvironmentError::Ledger(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<EnvironmentConfig, EnvironmentError> {
+        let home = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(home.path().join(CONFIG_FILE), text).expect("config");
+        EnvironmentConfig::read(home.path())
+    }
+
+    #[test]
+    fn the_configuration_file_is_optional_and_every_section_parses() {
+        let home = tempfile::tempdir().expect("temporary directory");
+        assert_eq!(EnvironmentConfig::read(home.path()).expect("no file"), EnvironmentConfig::default());
+        let config = read(
+            r#"
+            [chain]
+            rpc = "http://127.0.0.1:8545"
+            [store]
+            backend = "s3"
+            bucket = "records"
+            region = "us-east-1"
+            endpoint = "http://127.0.0.1:9000"
+            access_key_id = "id"
+            secret_access_key = "secret"
+            allow_http = true
+            [node]
+            listen = "127.0.0.1:8080"
+            committee_member = 1
+            committee_interval = 2
+            json_logs = true
+            "#,
+        )
+        .expect("the documented example");
+        assert_eq!(config.chain.rpc.as_deref(), Some("http://127.0.0.1:8545"));
+        assert!(matches!(config.store, Some(StoreConfig::S3(ref s3)) if s3.bucket == "records" && s3.allow_http));
+        assert_eq!(config.node.listen, Some("127.0.0.1:8080".parse().expect("address")));
+        assert_eq!((config.node.committee_member, config.node.json_logs), (Some(1), Some(true)));
+    }
+
+    #[test]
+    fn a_bad_configuration_is_refused_with_the_file_and_what_is_wrong() {
+        for (text, says) in [
+            ("[chain]\nrpc = 8545\n", "invalid type"),
+            ("[chain]\nurl = \"http://x\"\n", "unknown field `url`"),
+            ("[store]\nbackend = \"ftp\"\n", "unknown variant `ftp`"),
+            ("[node]\nlisten = \"everywhere\"\n", "invalid socket address"),
+            ("[chain\n", "unclosed table"),
+        ] {
+            match read(text) {
+                Err(EnvironmentError::Io { path, why }) => {
+                    assert!(path.ends_with(CONFIG_FILE), "{path:?}");
+                    assert!(why.contains(says), "{text:?}: {why}");
+                }
+                other => panic!("{text:?} should be refused, got {other:?}"),
+            }
+        }
     }
 }

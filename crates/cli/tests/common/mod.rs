@@ -38,3 +38,16 @@ pub async fn environment(home: &Path) -> Environment {
 pub async fn environment_with_committee(home: &Path, t: usize, n: usize) -> Environment {
     Environment::open_with_committee(home, &program(), ChainStorage::Memory, t, n).await.expect("environment")
 }
+
+/// `healthchain.toml` text pointing an environment's store at the S3 bucket `s3`.
+pub fn s3_store_toml(s3: &healthchain_store::S3Config) -> String {
+    format!(
+        "[store]\nbackend = \"s3\"\nbucket = \"{}\"\nregion = \"{}\"\nendpoint = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nallow_http = {}\n",
+        s3.bucket,
+        s3.region,
+        s3.endpoint.as_deref().unwrap_or_default(),
+        s3.access_key_id,
+        s3.secret_access_key,
+        s3.allow_http
+    )
+}
