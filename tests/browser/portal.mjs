@@ -1,18 +1,21 @@
-// The portal in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
-// the home page shows the node and lists the record; following its link shows the record's
-// versions, all verified, and its accesses; the consortium page lists the contracts, the
-// enclave and the latest blocks. Screenshots of the three pages go to OUT_DIR.
+// The portal in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core),
+// over the environment `healthchain demo` left: the home page shows the node and lists the
+// records; following one shows its versions — all but the first verified, which the demo's
+// dishonest storage provider altered — and its paid access; its owner's page shows the
+// records and the EHRs doctors wrote under warrants; the jobs page the completed job; the
+// consortium page the contracts, the enclave and the latest blocks. Screenshots of the
+// five pages go to OUT_DIR.
 //
-//   node tests/browser/portal.mjs BASE_URL RECORD_ID EXPECTED_VERSIONS OUT_DIR
+//   node tests/browser/portal.mjs BASE_URL RECORD_ID EXPECTED_VERSIONS PATIENT OUT_DIR
 //
 // Exits 0 when every check holds, 1 with the failed check on standard error otherwise.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
-const [base, recordId, expectedVersions, outDir] = process.argv.slice(2);
-if (!base || !recordId || !expectedVersions || !outDir) {
-  console.error("usage: portal.mjs BASE_URL RECORD_ID EXPECTED_VERSIONS OUT_DIR");
+const [base, recordId, expectedVersions, patient, outDir] = process.argv.slice(2);
+if (!base || !recordId || !expectedVersions || !patient || !outDir) {
+  console.error("usage: portal.mjs BASE_URL RECORD_ID EXPECTED_VERSIONS PATIENT OUT_DIR");
   process.exit(2);
 }
 mkdirSync(outDir, { recursive: true });
@@ -39,7 +42,7 @@ try {
   check((await page.locator("h1").innerText()) === "healthchain", "the home page's title");
   check(Number(await page.locator("#block").innerText()) > 0, "the latest block is shown");
   const rows = page.locator("#catalog tr.record");
-  check((await rows.count()) >= 1, "the catalog lists the record");
+  check((await rows.count()) === 3, "the catalog lists the demo's three records");
   await page.screenshot({ path: join(outDir, "home.png"), fullPage: true });
 
   await page.locator(`a[href="/records/${recordId}"]`).click();
@@ -47,10 +50,26 @@ try {
   check((await page.locator("#record").innerText()).includes(recordId), "the record page names the record");
   const versions = page.locator("#versions tr.version");
   check((await versions.count()) === Number(expectedVersions), `${expectedVersions} versions listed`);
-  check((await page.locator("#versions .ok").count()) === Number(expectedVersions), "every version verified");
-  check((await page.locator("#verdict").getAttribute("class")) === "ok", "the verdict says verified");
-  check((await page.locator("#accesses").innerText()).includes("Accesses"), "the accesses section");
+  const verified = Number(expectedVersions) - 1;
+  check((await page.locator("#versions .ok").count()) === verified, `${verified} versions verified`);
+  check((await page.locator("#versions .bad").innerText()).includes("not qualified"), "the altered version is flagged");
+  check((await page.locator("#verdict").getAttribute("class")) === "bad", "the verdict says not all verified");
+  check((await page.locator("#accesses tr.access").count()) === 1, "the job's access is listed");
+  check((await page.locator("#accesses tr.access").innerText()).includes("completed"), "the access was paid");
   await page.screenshot({ path: join(outDir, "record.png"), fullPage: true });
+
+  await page.goto(base + "/");
+  await page.locator(`#catalog a[href="/patients/${patient}"]`).first().click();
+  await page.waitForURL(`**/patients/${patient}`);
+  check((await page.locator("#records tr.owned").count()) >= 1, "the patient's records are listed");
+  check((await page.locator("#ehrs tr.ehr").count()) >= 1, "the EHRs doctors wrote are listed");
+  await page.screenshot({ path: join(outDir, "patient.png"), fullPage: true });
+
+  await page.locator('nav a[href="/jobs"]').click();
+  await page.waitForURL("**/jobs");
+  check((await page.locator("#jobs tr.job").count()) === 1, "the demo's job is listed");
+  check((await page.locator("#jobs tr.job .ok").innerText()) === "completed", "the job completed");
+  await page.screenshot({ path: join(outDir, "jobs.png"), fullPage: true });
 
   await page.locator('nav a[href="/consortium"]').click();
   await page.waitForURL("**/consortium");

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner};
 use healthchain_ledger::testing::dev_key;
 use serde_json::Value;
@@ -127,6 +126,13 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
         let twice = "/api/v1/catalog?data_type=a&data_type=b";
         assert_error(&get(&router, twice).await, StatusCode::BAD_REQUEST, "invalid_query", "data_type");
         assert_error(&get(&router, "/api/v2/records").await, StatusCode::NOT_FOUND, "not_found", "/openapi.json");
+        let bad_patient = get(&router, "/api/v1/ehrs?patient=0x12").await;
+        assert_error(&bad_patient, StatusCode::BAD_REQUEST, "invalid_address", "patient '0x12' is not an address");
+        let bad_requester = get(&router, "/api/v1/jobs?requester=me").await;
+        assert_error(&bad_requester, StatusCode::BAD_REQUEST, "invalid_address", "requester 'me'");
+        // nobody asked for a job or wrote an EHR yet
+        assert_eq!(get(&router, "/api/v1/jobs").await, (StatusCode::OK, Value::Array(vec![])));
+        assert_eq!(get(&router, "/api/v1/ehrs").await, (StatusCode::OK, Value::Array(vec![])));
 
         // the document validates as OpenAPI 3.1 and describes every endpoint
         let (status, document) = get(&router, "/openapi.json").await;
@@ -139,12 +145,19 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
             "/api/v1/records/{record_id}",
             "/api/v1/records/{record_id}/accesses",
             "/api/v1/consortium",
+            "/api/v1/jobs",
+            "/api/v1/ehrs",
         ] {
             let operation = paths.get(path).and_then(|p| p.get.as_ref()).unwrap_or_else(|| panic!("{path} described"));
             assert!(operation.responses.as_ref().is_some_and(|r| r.contains_key("200")), "{path}");
         }
         let schemas = spec.components.expect("components").schemas;
-        for schema in ["RecordView", "VersionView", "CatalogItem", "AccessView", "ErrorBody", "Health"] {
+        for path in ["/api/v1/transactions", "/api/v1/enclave", "/rpc"] {
+            assert!(paths.get(path).and_then(|p| p.post.as_ref()).is_some(), "{path} described");
+        }
+        for schema in
+            ["RecordView", "VersionView", "CatalogItem", "AccessView", "JobView", "EhrEntryView", "ErrorBody", "Health"]
+        {
             assert!(schemas.contains_key(schema), "schema {schema}");
         }
     });
@@ -417,19 +430,20 @@ fn by_configuration_a_node_runs_on_an_external_chain_and_an_s3_store() {
 }
 
 /// The portal in headless Chromium (`tests/browser/portal.mjs`, playwright-core from npm,
-/// Debian's chromium; `.ci/run` installs both): a node over a durable environment holding
-/// one three-version Synthea record; the pages load, show it with every version verified,
-/// and screenshots land in the target directory (`tmp/portal/`), kept as CI artifacts.
+/// Debian's chromium; `.ci/run` installs both): a node over the environment the demo left
+/// (three Synthea patients, their records, a paid job, EHRs written under warrants, one
+/// version of each record altered by the demo's dishonest storage provider); the pages load
+/// and show that data, and screenshots land in the target directory (`tmp/portal/`), kept
+/// as CI artifacts.
 #[test]
-fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_browser() {
+fn the_portal_shows_the_demo_data_in_a_headless_browser() {
     let home = tempfile::tempdir().expect("temporary directory");
-    let rt = common::runtime();
-    let record_id = rt.block_on(async {
-        let env = Environment::open(home.path(), &common::program(), ChainStorage::Durable).await.expect("environment");
-        let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
-        synthea_record(&owner, 1, 3).await.record_id
-    });
-    drop(rt);
+    let demo = Command::new(env!("CARGO_BIN_EXE_healthchain"))
+        .args(["demo", "--json", "--patients", "3", "--home"])
+        .arg(home.path())
+        .output()
+        .expect("the demo runs");
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
 
     let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     healthchain_ledger::testing::ensure_node_modules(root).expect("the npm packages (playwright-core)");
@@ -438,13 +452,21 @@ fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_br
         "the browser test needs Debian's chromium: apt-get install chromium (.ci/run does)"
     );
     let node = NodeProcess::start(home.path(), &[]);
+    let (status, catalog) = node.get("/api/v1/catalog");
+    assert_eq!(status, 200, "{catalog}");
+    let first = &catalog[0];
+    let record_id = first["record_id"].as_str().expect("a record id").to_string();
+    let (status, record) = node.get(&format!("/api/v1/records/{record_id}"));
+    assert_eq!(status, 200, "{record}");
+    let versions = record["versions"].as_array().expect("versions").len();
     let script = root.join("tests/browser/portal.mjs");
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal");
     let mut browser = Command::new("node")
         .arg(&script)
         .arg(format!("http://{}", node.address))
-        .arg(record_id.to_string())
-        .arg("3")
+        .arg(&record_id)
+        .arg(versions.to_string())
+        .arg(first["owner"].as_str().expect("an owner"))
         .arg(&out)
         .spawn()
         .expect("node (Node.js) runs the browser script");
@@ -462,7 +484,7 @@ fn the_portal_shows_the_records_versions_and_their_verification_in_a_headless_br
     };
     node.stop();
     assert!(status.success(), "the portal checks failed ({status}); see the output above");
-    for screenshot in ["home.png", "record.png", "consortium.png"] {
+    for screenshot in ["home.png", "record.png", "patient.png", "jobs.png", "consortium.png"] {
         let size = std::fs::metadata(out.join(screenshot)).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{screenshot}: {size} bytes");
     }
@@ -637,6 +659,19 @@ fn the_nodes_committee_service_posts_shares_for_granted_requests_so_the_job_runs
         }
         let accepted = user.run(request, JOB).await.expect("the enclave runs the job with the posted shares");
         assert_eq!(accepted.records.len(), 1);
+        // the API's jobs: this one, completed, its price the record's charge (5 gwei)
+        let router = healthchain_node::api::router(env.clone());
+        let mine = format!("/api/v1/jobs?requester={}", dev_key(2).address());
+        let (status, jobs) = get(&router, &mine).await;
+        assert_eq!(status, StatusCode::OK, "{jobs}");
+        assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+        assert_eq!(
+            (&jobs[0]["outcome"], &jobs[0]["price_wei"]),
+            (&Value::from("completed"), &Value::from("5000000000"))
+        );
+        assert_eq!(jobs[0]["result_hash"], accepted.result_hash.to_string());
+        let others = format!("/api/v1/jobs?requester={}", dev_key(3).address());
+        assert_eq!(get(&router, &others).await, (StatusCode::OK, Value::Array(vec![])));
         let _ = stop.send(());
         service.await.expect("the service task").expect("the service ran and stopped");
 

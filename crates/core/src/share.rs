@@ -209,9 +209,37 @@ impl Access {
     }
 }
 
-/// Every access request that included `record_id`, in order, with its outcome
-/// (`AccessRequested`, `AccessCompleted`, `AccessRefunded`: one query each).
-pub async fn accesses(env: &Environment, record_id: B256) -> Result<Vec<Access>, ShareError> {
+/// A data user's paid request (a job over records), as anyone reads it from the chain.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Job {
+    /// The request.
+    pub request_id: u64,
+    /// Who asked and paid.
+    pub requester: Address,
+    /// The enclave asked to run the job.
+    pub enclave: Address,
+    /// The job's hash (SHA-256 of its canonical spec).
+    pub job_hash: B256,
+    /// The records it covers, with the charge each record's policy set, in wei.
+    pub records: Vec<(B256, U256)>,
+    /// Block of the request.
+    pub block: u64,
+    /// Unix time of that block.
+    pub requested_at: u64,
+    /// How it ended.
+    pub outcome: AccessOutcome,
+}
+
+impl Job {
+    /// What the data user paid (the sum of the records' charges), in wei.
+    pub fn price_wei(&self) -> U256 {
+        self.records.iter().map(|(_, charge)| *charge).sum()
+    }
+}
+
+/// Every access request, oldest first, with its outcome (`AccessRequested`,
+/// `AccessCompleted`, `AccessRefunded`: one query each).
+pub async fn jobs(env: &Environment) -> Result<Vec<Job>, ShareError> {
     let shared = env.deployment.shared;
     let from = shared.deployed_at_block;
     let conn = &env.connection;
@@ -228,11 +256,9 @@ pub async fn accesses(env: &Environment, record_id: B256) -> Result<Vec<Access>,
             .into_iter()
             .map(|l| l.event.requestId)
             .collect();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(requested.len());
     for log in requested {
         let e = &log.event;
-        let Some(position) = e.recordIds.iter().position(|r| *r == record_id) else { continue };
-        let word = e.policies.get(position).copied().unwrap_or_default();
         let outcome = match completed.get(&e.requestId) {
             Some(hash) => AccessOutcome::Completed { result_hash: *hash },
             None if refunded.contains(&e.requestId) => AccessOutcome::Refunded,
@@ -243,18 +269,48 @@ pub async fn accesses(env: &Environment, record_id: B256) -> Result<Vec<Access>,
             .get_block_by_number(log.block_number.into())
             .await
             .map_err(|e| ShareError::from(LedgerError::from(e)))?;
-        out.push(Access {
+        let records = e
+            .recordIds
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let word = e.policies.get(i).copied().unwrap_or_default();
+                (*id, healthchain_ledger::ids::RecordWord::unpack(word).charge_wei())
+            })
+            .collect();
+        out.push(Job {
             request_id: request_number(e.requestId)?,
             requester: e.requester,
             enclave: e.enclave,
             job_hash: e.jobHash,
+            records,
             block: log.block_number,
             requested_at: block.map_or(0, |b| b.header.timestamp),
-            charge_wei: healthchain_ledger::ids::RecordWord::unpack(word).charge_wei(),
             outcome,
         });
     }
     Ok(out)
+}
+
+/// Every access request that included `record_id`, in order, with its outcome.
+pub async fn accesses(env: &Environment, record_id: B256) -> Result<Vec<Access>, ShareError> {
+    Ok(jobs(env)
+        .await?
+        .into_iter()
+        .filter_map(|job| {
+            let charge_wei = job.records.iter().find(|(id, _)| *id == record_id)?.1;
+            Some(Access {
+                request_id: job.request_id,
+                requester: job.requester,
+                enclave: job.enclave,
+                job_hash: job.job_hash,
+                block: job.block,
+                requested_at: job.requested_at,
+                charge_wei,
+                outcome: job.outcome,
+            })
+        })
+        .collect())
 }
 
 fn request_number(id: U256) -> Result<u64, ShareError> {

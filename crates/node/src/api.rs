@@ -1,11 +1,12 @@
 //! The node's HTTP API (`/api/v1`) and its OpenAPI document (`/openapi.json`).
 //!
-//! Every answer is JSON. Failures are [`ErrorBody`]s with a stable `code` and a message
-//! that says what was wrong: `invalid_record_id`, `invalid_query`, `invalid_json`,
-//! `invalid_transaction` (400), `unknown_record` and `not_found` (404),
-//! `payload_too_large` (413), `rejected` (422: the chain refused a relayed transaction),
-//! `unavailable` (503: the chain, store or enclave did not answer). Request bodies are
-//! limited to [`MAX_BODY`] bytes.
+//! Every answer is JSON but the relays' (the chain's JSON-RPC, the enclave's binary
+//! ecalls). Failures are [`ErrorBody`]s with a stable `code` and a message that says what
+//! was wrong: `invalid_record_id`, `invalid_address`, `invalid_query`, `invalid_json`,
+//! `invalid_transaction`, `invalid_body`, `invalid_ecall` (400), `unknown_record` and
+//! `not_found` (404), `payload_too_large` (413), `rejected` (422: the chain refused a
+//! relayed transaction), `unavailable` (503: the chain, store or enclave did not answer).
+//! Request bodies are limited to [`MAX_BODY`] bytes (the relays have their own limits).
 //!
 //! Writes are relayed, never made: `POST /api/v1/transactions` takes a transaction the
 //! client signed and hands it to the chain as is, so the node holds no user's key;
@@ -14,7 +15,7 @@
 
 use std::sync::Arc;
 
-use alloy_primitives::{B256, Bytes, hex};
+use alloy_primitives::{Address, B256, Bytes, hex};
 use alloy_provider::Provider;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -46,6 +47,8 @@ pub const MAX_BODY: usize = 256 * 1024;
         record,
         accesses,
         consortium,
+        jobs,
+        ehrs,
         relay_transaction,
         crate::relay::enclave_call,
         crate::relay::chain_rpc
@@ -57,6 +60,8 @@ pub const MAX_BODY: usize = 256 * 1024;
         RecordView,
         VersionView,
         AccessView,
+        JobView,
+        EhrEntryView,
         Consortium,
         ContractView,
         EnclaveView,
@@ -79,6 +84,8 @@ pub fn router(env: Arc<Environment>) -> Router {
         .route("/api/v1/records/{record_id}", get(record))
         .route("/api/v1/records/{record_id}/accesses", get(accesses))
         .route("/api/v1/consortium", get(consortium))
+        .route("/api/v1/jobs", get(jobs))
+        .route("/api/v1/ehrs", get(ehrs))
         .route("/api/v1/transactions", post(relay_transaction))
         .route(
             "/api/v1/enclave",
@@ -88,6 +95,8 @@ pub fn router(env: Arc<Environment>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/", get(crate::portal::home))
         .route("/records/{record_id}", get(crate::portal::record))
+        .route("/patients/{address}", get(crate::portal::patient))
+        .route("/jobs", get(crate::portal::jobs))
         .route("/consortium", get(crate::portal::consortium))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -104,9 +113,9 @@ pub struct ErrorBody {
 /// The code and message of a failure.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `invalid_record_id`, `invalid_query`, `invalid_json`,
-    /// `invalid_transaction`, `unknown_record`, `not_found`, `payload_too_large`,
-    /// `rejected`, `unavailable`.
+    /// Stable, machine-readable: `invalid_record_id`, `invalid_address`, `invalid_query`,
+    /// `invalid_json`, `invalid_transaction`, `invalid_body`, `invalid_ecall`,
+    /// `unknown_record`, `not_found`, `payload_too_large`, `rejected`, `unavailable`.
     pub code: String,
     /// For people: what was wrong and, where it helps, what to do.
     pub message: String,
@@ -409,11 +418,7 @@ pub(crate) async fn load_accesses(env: &Environment, text: &str) -> Result<Vec<A
     Ok(accesses
         .into_iter()
         .map(|a| {
-            let (outcome, result_hash) = match a.outcome {
-                AccessOutcome::Pending => ("pending", None),
-                AccessOutcome::Completed { result_hash } => ("completed", Some(result_hash.to_string())),
-                AccessOutcome::Refunded => ("refunded", None),
-            };
+            let (outcome, result_hash) = outcome_view(a.outcome);
             AccessView {
                 request_id: a.request_id,
                 requester: a.requester.to_string(),
@@ -422,11 +427,162 @@ pub(crate) async fn load_accesses(env: &Environment, text: &str) -> Result<Vec<A
                 block: a.block,
                 requested_at: a.requested_at,
                 charge_wei: a.charge_wei.to_string(),
-                outcome: outcome.into(),
+                outcome,
                 result_hash,
             }
         })
         .collect())
+}
+
+/// An outcome as the API names it, and the result hash once completed.
+fn outcome_view(outcome: AccessOutcome) -> (String, Option<String>) {
+    match outcome {
+        AccessOutcome::Pending => ("pending".into(), None),
+        AccessOutcome::Completed { result_hash } => ("completed".into(), Some(result_hash.to_string())),
+        AccessOutcome::Refunded => ("refunded".into(), None),
+    }
+}
+
+/// A data user's paid request: a job over records.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    /// The request id.
+    pub request_id: u64,
+    /// Who asked and paid.
+    pub requester: String,
+    /// The enclave asked to run the job.
+    pub enclave: String,
+    /// SHA-256 of the job's canonical spec (hex).
+    pub job_hash: String,
+    /// The records it covers.
+    pub records: Vec<String>,
+    /// What the data user paid, in wei (decimal).
+    pub price_wei: String,
+    /// Block of the request.
+    pub block: u64,
+    /// Unix time of that block.
+    pub requested_at: u64,
+    /// `pending`, `completed` or `refunded`.
+    pub outcome: String,
+    /// SHA-256 of the encrypted result (only the requester can open it), once completed.
+    pub result_hash: Option<String>,
+}
+
+/// Filters of the jobs.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct JobsQuery {
+    /// Only this data user's requests (an address).
+    pub requester: Option<String>,
+}
+
+/// Every paid request (job) with its outcome, oldest first.
+#[utoipa::path(get, path = "/api/v1/jobs", params(JobsQuery), responses(
+    (status = 200, description = "The jobs, oldest first", body = [JobView]),
+    (status = 400, description = "Not an address", body = ErrorBody),
+    (status = 503, description = "The chain did not answer", body = ErrorBody)
+))]
+async fn jobs(
+    State(env): State<Arc<Environment>>,
+    query: Result<Query<JobsQuery>, QueryRejection>,
+) -> Result<Json<Vec<JobView>>, ApiError> {
+    let Query(query) = query?;
+    let requester = query.requester.as_deref().map(|text| parse_address(text, "requester")).transpose()?;
+    load_jobs(&env, requester).await.map(Json)
+}
+
+pub(crate) async fn load_jobs(env: &Environment, requester: Option<Address>) -> Result<Vec<JobView>, ApiError> {
+    let jobs = share::jobs(env).await.map_err(|e| ApiError::unavailable("the jobs", e))?;
+    Ok(jobs
+        .into_iter()
+        .filter(|job| requester.is_none_or(|r| r == job.requester))
+        .map(|job| {
+            let (outcome, result_hash) = outcome_view(job.outcome);
+            JobView {
+                request_id: job.request_id,
+                requester: job.requester.to_string(),
+                enclave: job.enclave.to_string(),
+                job_hash: job.job_hash.to_string(),
+                price_wei: job.price_wei().to_string(),
+                records: job.records.iter().map(|(id, _)| id.to_string()).collect(),
+                block: job.block,
+                requested_at: job.requested_at,
+                outcome,
+                result_hash,
+            }
+        })
+        .collect())
+}
+
+/// One EHR hash a doctor wrote on `EhrRegistry` (seed 001's `HashUpdated`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EhrEntryView {
+    /// The patient.
+    pub patient: String,
+    /// The doctor who wrote it, under the patient's warrant.
+    pub doctor: String,
+    /// The warrant's id.
+    pub warrant_id: String,
+    /// SHA-256 of the EHR (hex); the EHR itself stays in the enclave's SQLCipher store.
+    pub ehr_hash: String,
+    /// Whether this created the EHR (else it revised one).
+    pub created: bool,
+    /// Hospitals the EHR names (they may fetch it).
+    pub hospitals: Vec<String>,
+    /// The block it was written in.
+    pub block: u64,
+}
+
+/// Filters of the EHR registry.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EhrQuery {
+    /// Only this patient's EHRs (an address).
+    pub patient: Option<String>,
+}
+
+/// The EHR hashes doctors wrote on the registry, oldest first.
+#[utoipa::path(get, path = "/api/v1/ehrs", params(EhrQuery), responses(
+    (status = 200, description = "The entries, oldest first", body = [EhrEntryView]),
+    (status = 400, description = "Not an address", body = ErrorBody),
+    (status = 503, description = "The chain did not answer", body = ErrorBody)
+))]
+async fn ehrs(
+    State(env): State<Arc<Environment>>,
+    query: Result<Query<EhrQuery>, QueryRejection>,
+) -> Result<Json<Vec<EhrEntryView>>, ApiError> {
+    let Query(query) = query?;
+    let patient = query.patient.as_deref().map(|text| parse_address(text, "patient")).transpose()?;
+    load_ehrs(&env, patient).await.map(Json)
+}
+
+pub(crate) async fn load_ehrs(env: &Environment, patient: Option<Address>) -> Result<Vec<EhrEntryView>, ApiError> {
+    let ledger = env.ledger(&env.admin).await.map_err(|e| ApiError::unavailable("the chain", e))?;
+    let events =
+        ledger.events().hash_updated(patient).await.map_err(|e| ApiError::unavailable("the EHR registry", e))?;
+    Ok(events
+        .into_iter()
+        .map(|log| {
+            let e = log.event;
+            EhrEntryView {
+                patient: e.patient.to_string(),
+                doctor: e.doctor.to_string(),
+                warrant_id: e.warrantId.to_string(),
+                ehr_hash: e.ehrHash.to_string(),
+                created: e.created,
+                hospitals: e.hospitals.iter().map(ToString::to_string).collect(),
+                block: log.block_number,
+            }
+        })
+        .collect())
+}
+
+pub(crate) fn parse_address(text: &str, what: &str) -> Result<Address, ApiError> {
+    text.parse::<Address>().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_address",
+            format!("{what} '{text}' is not an address: expected 20 bytes as 0x and 40 hex digits"),
+        )
+    })
 }
 
 /// A contract of the deployment.

@@ -1,7 +1,8 @@
 //! The services `healthchain node` runs over an [`Environment`](healthchain_core::environment::Environment):
-//! for now the HTTP API ([`api`]) with its OpenAPI document at `/openapi.json`, and the web
-//! portal (`/`, `/records/{id}`, `/consortium`: server-rendered HTML over the same data), and
-//! the committee member's service ([`committee`]).
+//! the HTTP API ([`api`]) with its OpenAPI document at `/openapi.json`, the relays for
+//! clients on the node's environment ([`relay`]), the web portal (`/`, `/records/{id}`,
+//! `/patients/{address}`, `/jobs`, `/consortium`: server-rendered HTML over the same data),
+//! and the committee member's service ([`committee`]).
 //!
 //! The API reads records with the verification status of every version, the accesses to a
 //! record, the catalog, the consortium and the node's health; it relays client-signed

@@ -6,6 +6,11 @@
 //! - `/records/{id}` — the patient view of one record: its anchor, the version timeline
 //!   with each version's verification status (and why a version does not qualify), and
 //!   who accessed the record, for which job, and what they paid;
+//! - `/patients/{address}` — the patient view: the patient's records with their
+//!   verification, what their accesses earned, and the EHRs doctors wrote on the registry
+//!   under the patient's warrants;
+//! - `/jobs` — the researcher view: every paid job, what it cost, how it ended and the
+//!   hash of its encrypted result;
 //! - `/consortium` — the consortium view: the approved enclave, the committee key, the
 //!   contracts and the latest blocks.
 
@@ -36,10 +41,10 @@ pub(crate) async fn home(State(env): State<Arc<Environment>>) -> Response {
         );
         let _ = write!(
             body,
-            "<section id=\"catalog\"><h2>Catalog</h2><p>{} records. Open one to see its versions, their \
+            "<section id=\"catalog\"><h2>Catalog</h2><p>{}. Open one to see its versions, their \
              verification and who used it.</p><table><thead><tr><th>Record</th><th>Owner</th><th>Data type</th>\
              <th>Charge per access</th><th>Access window (UTC)</th></tr></thead><tbody>",
-            catalog.len()
+            counted(catalog.len(), "record")
         );
         for item in &catalog {
             let (charge, window) = match &item.policy {
@@ -48,7 +53,8 @@ pub(crate) async fn home(State(env): State<Arc<Environment>>) -> Response {
             };
             let _ = write!(
                 body,
-                "<tr class=\"record\"><td><a href=\"/records/{id}\"><code>{short}</code></a></td><td><code>{owner}</code></td>\
+                "<tr class=\"record\"><td><a href=\"/records/{id}\"><code>{short}</code></a></td>\
+                 <td><a href=\"/patients/{owner}\"><code>{owner}</code></a></td>\
                  <td>{data_type}</td><td>{charge}</td><td>{window}</td></tr>",
                 id = escape(&item.record_id),
                 short = escape(&shorten(&item.record_id)),
@@ -139,6 +145,97 @@ pub(crate) async fn record(State(env): State<Arc<Environment>>, Path(text): Path
     respond(page.await)
 }
 
+/// `/patients/{address}`: a patient's records, earnings and EHRs.
+pub(crate) async fn patient(State(env): State<Arc<Environment>>, Path(text): Path<String>) -> Response {
+    let page = async {
+        let patient = api::parse_address(&text, "patient")?;
+        let owned: Vec<_> =
+            api::load_catalog(&env, None).await?.into_iter().filter(|item| item.owner == patient.to_string()).collect();
+        let ehrs = api::load_ehrs(&env, Some(patient)).await?;
+        let mut body = format!(
+            "<p><a href=\"/\">← catalog</a></p><section id=\"patient\"><dl><dt>Patient</dt><dd><code>{}</code></dd>\
+             </dl></section><section id=\"records\"><h2>Records</h2><p>{}.</p><table><thead><tr><th>Record</th>\
+             <th>Versions verified</th><th>Paid accesses</th><th>Earned</th></tr></thead><tbody>",
+            escape(&patient.to_string()),
+            counted(owned.len(), "record")
+        );
+        for item in &owned {
+            let view = api::load_record(&env, &item.record_id).await?;
+            let accesses = api::load_accesses(&env, &item.record_id).await?;
+            let paid: Vec<_> = accesses.iter().filter(|a| a.outcome == "completed").collect();
+            let earned: u128 = paid.iter().filter_map(|a| a.charge_wei.parse::<u128>().ok()).sum();
+            let class = if view.qualified == view.versions.len() { "ok" } else { "bad" };
+            let _ = write!(
+                body,
+                "<tr class=\"owned\"><td><a href=\"/records/{id}\"><code>{short}</code></a></td>\
+                 <td class=\"{class}\">{} of {}</td><td>{}</td><td>{earned} wei</td></tr>",
+                view.qualified,
+                view.versions.len(),
+                paid.len(),
+                id = escape(&item.record_id),
+                short = escape(&shorten(&item.record_id)),
+            );
+        }
+        let _ = write!(
+            body,
+            "</tbody></table></section><section id=\"ehrs\"><h2>EHRs written under warrants</h2><p>{}</p><table>\
+             <thead><tr><th>Block</th><th>Doctor</th><th>Warrant</th><th>EHR hash (SHA-256)</th><th>Kind</th></tr></thead><tbody>",
+            if ehrs.is_empty() {
+                "No doctor has written an EHR for this patient."
+            } else {
+                "Each hash a doctor put on the EHR registry; the EHRs stay in the enclave's encrypted store."
+            }
+        );
+        for e in &ehrs {
+            let _ = write!(
+                body,
+                "<tr class=\"ehr\"><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                e.block,
+                escape(&e.doctor),
+                escape(&shorten(&e.warrant_id)),
+                escape(&shorten(&e.ehr_hash)),
+                if e.created { "created" } else { "revised" }
+            );
+        }
+        body.push_str("</tbody></table></section>");
+        Ok::<_, ApiError>(layout(&format!("Patient {}", shorten(&patient.to_string())), &body))
+    };
+    respond(page.await)
+}
+
+/// `/jobs`: every paid job and its outcome.
+pub(crate) async fn jobs(State(env): State<Arc<Environment>>) -> Response {
+    let page = async {
+        let jobs = api::load_jobs(&env, None).await?;
+        let mut body = format!(
+            "<section id=\"jobs\"><p>{}. Each ran inside the enclave over the records it names; the \
+             researcher reads the result, encrypted to its key; the owners were paid on completion.</p><table><thead><tr>\
+             <th>Request</th><th>Researcher</th><th>Job (SHA-256)</th><th>Records</th><th>Paid</th><th>When (UTC)</th>\
+             <th>Outcome</th><th>Result (SHA-256)</th></tr></thead><tbody>",
+            counted(jobs.len(), "job")
+        );
+        for job in &jobs {
+            let _ = write!(
+                body,
+                "<tr class=\"job\"><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{} wei</td>\
+                 <td>{}</td><td class=\"{}\">{}</td><td><code>{}</code></td></tr>",
+                job.request_id,
+                escape(&job.requester),
+                escape(&shorten(&job.job_hash)),
+                job.records.len(),
+                escape(&job.price_wei),
+                utc(u32::try_from(job.requested_at).unwrap_or(u32::MAX)),
+                if job.outcome == "completed" { "ok" } else { "bad" },
+                escape(&job.outcome),
+                escape(&job.result_hash.as_deref().map_or("—".into(), shorten)),
+            );
+        }
+        body.push_str("</tbody></table></section>");
+        Ok::<_, ApiError>(layout("Jobs", &body))
+    };
+    respond(page.await)
+}
+
 /// `/consortium`: contracts, the approved enclave, the committee key, the latest blocks.
 pub(crate) async fn consortium(State(env): State<Arc<Environment>>) -> Response {
     let page = async {
@@ -209,7 +306,7 @@ fn layout(title: &str, body: &str) -> Html<String> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · healthchain</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head>\
          <body><header><a href=\"/\">healthchain</a> <span>records anchored on chain, computed on in an enclave</span>\
-         <nav><a href=\"/\">Catalog</a> <a href=\"/consortium\">Consortium</a></nav></header><main><h1>{title}</h1>{body}</main><footer>API: <a href=\"/openapi.json\">/openapi.json</a></footer>\
+         <nav><a href=\"/\">Catalog</a> <a href=\"/jobs\">Jobs</a> <a href=\"/consortium\">Consortium</a></nav></header><main><h1>{title}</h1>{body}</main><footer>API: <a href=\"/openapi.json\">/openapi.json</a></footer>\
          </body></html>",
         title = escape(title),
     ))
@@ -238,6 +335,11 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// `1 record`, `3 records`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// `0x1234…abcd` for long hex values.
 fn shorten(hex: &str) -> String {
     if hex.len() > 14 { format!("{}…{}", &hex[..8], &hex[hex.len() - 4..]) } else { hex.to_string() }
@@ -262,5 +364,9 @@ mod tests {
         assert_eq!(utc(1_796_083_199), "2026-11-30 23:59");
         assert_eq!(shorten("0x0123456789abcdef"), "0x012345…cdef");
         assert_eq!(shorten("0x12"), "0x12");
+        assert_eq!(
+            (counted(1, "job"), counted(0, "job"), counted(3, "job")),
+            ("1 job".into(), "0 jobs".into(), "3 jobs".into())
+        );
     }
 }
