@@ -130,6 +130,9 @@ pub enum PatientEhrCommand {
         /// The patient's key.
         #[arg(long)]
         key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Fetch one EHR, recompute its hash and compare it with EhrRegistry; exits 1 on a
     /// mismatch.
@@ -145,12 +148,18 @@ pub enum PatientEhrCommand {
         /// Write the EHR here instead of printing it.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print JSON: the EHR's id, version, author, hash, verdict and (without --out) body.
+        #[arg(long)]
+        json: bool,
     },
     /// Check every EHR of the patient against the chain; exits 1 if any does not match.
     Check {
         /// The patient's key.
         #[arg(long)]
         key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -384,13 +393,31 @@ pub fn run_patient(keystore: &Path, home: &Path, command: PatientCommand) -> Res
             }
             PatientCommand::Ehr { command } => {
                 let key = match &command {
-                    PatientEhrCommand::List { key }
+                    PatientEhrCommand::List { key, .. }
                     | PatientEhrCommand::Get { key, .. }
-                    | PatientEhrCommand::Check { key } => key,
+                    | PatientEhrCommand::Check { key, .. } => key,
                 };
                 let patient = Patient::new(&env, unlock(keystore, key)?).await?;
                 match command {
-                    PatientEhrCommand::List { .. } => {
+                    PatientEhrCommand::List { json: true, .. } => {
+                        let rows: Vec<_> = patient
+                            .list()
+                            .await?
+                            .iter()
+                            .map(|e| {
+                                serde_json::json!({
+                                    "ehr_id": e.ehr_id,
+                                    "version": e.version,
+                                    "ehr_hash": e.ehr_hash,
+                                    "status": e.status,
+                                    "ehr_type": e.ehr_type,
+                                    "updated_at": e.updated_at,
+                                })
+                            })
+                            .collect();
+                        say!("{}", serde_json::to_string_pretty(&rows)?);
+                    }
+                    PatientEhrCommand::List { json: false, .. } => {
                         let list = patient.list().await?;
                         say!("{:<24} {:>7}  {:<66}  updated", "ehr", "version", "sha-256");
                         for e in &list {
@@ -398,19 +425,30 @@ pub fn run_patient(keystore: &Path, home: &Path, command: PatientCommand) -> Res
                         }
                         say!("{} EHRs", list.len());
                     }
-                    PatientEhrCommand::Get { ehr_id, version, out, .. } => {
+                    PatientEhrCommand::Get { ehr_id, version, out, json, .. } => {
                         let (record, check) = patient.check(patient.get(&ehr_id, version).await?).await?;
-                        match out {
-                            Some(path) => std::fs::write(&path, &record.body)
-                                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-                            None => say!("{}", String::from_utf8_lossy(&record.body)),
+                        if let Some(path) = &out {
+                            std::fs::write(path, &record.body)
+                                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                         }
-                        eprintln!("{}", verdict(&record, &check));
+                        if json {
+                            let mut row = ehr_row(&record, &check);
+                            if out.is_none() {
+                                row["body"] = serde_json::from_slice(&record.body)
+                                    .unwrap_or_else(|_| String::from_utf8_lossy(&record.body).into());
+                            }
+                            say!("{}", serde_json::to_string_pretty(&row)?);
+                        } else {
+                            if out.is_none() {
+                                say!("{}", String::from_utf8_lossy(&record.body));
+                            }
+                            eprintln!("{}", verdict(&record, &check));
+                        }
                         return Ok(exit_code(check.is_intact()));
                     }
-                    PatientEhrCommand::Check { .. } => {
+                    PatientEhrCommand::Check { json, .. } => {
                         let checked = patient.check_integrity().await?;
-                        return report(&checked, None, false);
+                        return report(&checked, None, json);
                     }
                 }
             }
@@ -533,6 +571,18 @@ fn file_name(ehr_id: &str, taken: &mut HashSet<String>) -> String {
 }
 
 /// Prints each EHR's check (and writes the EHRs into `out`); exit 1 if any is tampered.
+/// One checked EHR as `--json` prints it.
+fn ehr_row(record: &EhrRecord, check: &EhrCheck) -> serde_json::Value {
+    serde_json::json!({
+        "ehr_id": record.ehr_id,
+        "version": record.version,
+        "author": record.author,
+        "ehr_hash": record.ehr_hash,
+        "intact": check.is_intact(),
+        "verdict": verdict(record, check),
+    })
+}
+
 fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> Result<ExitCode> {
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -542,14 +592,7 @@ fn report(checked: &[(EhrRecord, EhrCheck)], out: Option<&Path>, json: bool) -> 
     let mut taken = HashSet::new();
     for (record, check) in checked {
         if json {
-            rows.push(serde_json::json!({
-                "ehr_id": record.ehr_id,
-                "version": record.version,
-                "author": record.author,
-                "ehr_hash": record.ehr_hash,
-                "intact": check.is_intact(),
-                "verdict": verdict(record, check),
-            }));
+            rows.push(ehr_row(record, check));
         } else {
             say!("{}", verdict(record, check));
         }

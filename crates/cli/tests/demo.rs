@@ -471,6 +471,19 @@ fn clinical_commands_enrol_seal_write_in_order_check_and_fetch() {
     assert_eq!(std::fs::read(&got).unwrap(), visits[0]);
     let checked = ok(run(&["patient", "ehr", "check", "--key", "pat"]));
     assert!(checked.contains("2 EHRs, 2 intact, 0 tampered"), "{checked}");
+    // the same queries as JSON
+    let listed: serde_json::Value = serde_json::from_str(&ok(run(&["patient", "ehr", "list", "--key", "pat", "--json"])))
+        .expect("JSON list");
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|e| e["ehr_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+    assert!(ids.contains(&"visit.1") && ids.contains(&"visit_1"), "{listed}");
+    let checked: serde_json::Value =
+        serde_json::from_str(&ok(run(&["patient", "ehr", "check", "--key", "pat", "--json"]))).expect("JSON check");
+    assert!(checked.as_array().unwrap().iter().all(|e| e["intact"] == true), "{checked}");
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(run(&["patient", "ehr", "get", "--key", "pat", "visit.1", "--json"]))).expect("JSON");
+    assert_eq!((&got["ehr_id"], &got["intact"]), (&"visit.1".into(), &true.into()), "{got}");
+    assert_eq!(got["body"], serde_json::from_slice::<serde_json::Value>(&visits[0]).unwrap());
 
     let fetched_dir = home.path().join("fetched");
     let fetched = ok(run(&["hospital", "fetch", "--key", "mercy", &patient, "--out", fetched_dir.to_str().unwrap()]));
