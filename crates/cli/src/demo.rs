@@ -18,7 +18,7 @@
 
 mod clinical;
 
-use crate::output::say;
+use crate::output::{Progress, say};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -195,7 +195,8 @@ async fn story(files: &[PathBuf], home: &Path, storage: ChainStorage, as_json: b
     // The first patients' keys and visits, for the clinical section.
     let mut treated: Vec<(EthKey, Vec<Vec<u8>>)> = Vec::new();
 
-    for path in files {
+    let progress = Progress::new("demo: records", files.len(), "patients");
+    for (done, path) in files.iter().enumerate() {
         let text = std::fs::read(path).map_err(|e| DemoError::Io(path.clone(), e))?;
         let visits = timings.time("fhir_split_validate", || visits(path, &text))?;
         let patient = EthKey::generate(&mut rng);
@@ -272,6 +273,7 @@ async fn story(files: &[PathBuf], home: &Path, storage: ChainStorage, as_json: b
             treated.push((patient.clone(), visits));
         }
         owners.push((patient, record));
+        progress.set(done + 1);
     }
 
     let results = share(&env, &owners, &mut timings, &mut tally).await?;

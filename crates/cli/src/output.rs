@@ -40,3 +40,41 @@ pub fn ether(wei: alloy_primitives::U256) -> String {
         None => text,
     }
 }
+
+/// Progress of a long operation on standard error: an `indicatif` bar on a terminal, one
+/// line per step otherwise (so logs and CI show it too).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    label: String,
+    unit: &'static str,
+    total: usize,
+}
+
+impl Progress {
+    /// `total` steps of `unit` (e.g. "versions") under `label`.
+    pub fn new(label: impl Into<String>, total: usize, unit: &'static str) -> Progress {
+        let label = label.into();
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {prefix} ({elapsed})")
+                .expect("a valid progress template")
+                .progress_chars("#>-");
+            let bar = indicatif::ProgressBar::new(total as u64).with_style(style).with_message(label.clone());
+            bar.set_prefix(unit);
+            bar
+        });
+        Progress { bar, label, unit, total }
+    }
+
+    /// `done` of the steps are done.
+    pub fn set(&self, done: usize) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done as u64);
+                if done >= self.total {
+                    bar.finish();
+                }
+            }
+            None => eprintln!("{}: {} {done}/{}", self.label, self.unit.trim_end_matches('s'), self.total),
+        }
+    }
+}

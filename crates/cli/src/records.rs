@@ -1,9 +1,7 @@
 //! `healthchain record …`: the data owner's records on the embedded defaults (seed 000
 //! §5.2–5.3), and verification for anyone.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use alloy_primitives::B256;
 use clap::Subcommand;
@@ -14,7 +12,7 @@ use healthchain_core::keystore::Keystore;
 use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner, RecordWallet, history, verify, wallet_dir};
 use healthchain_core::share::{AccessOutcome, accesses};
 
-use crate::output::say;
+use crate::output::{Progress, say};
 
 pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -170,24 +168,6 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     Ok(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
 }
 
-/// Progress on standard error: a bar on a terminal, a line per step otherwise.
-fn progress(label: &str) -> impl FnMut(usize, usize) + '_ {
-    let terminal = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    move |done, total| {
-        if terminal {
-            let width = 30;
-            let filled = done * width / total.max(1);
-            eprint!("\r{label} [{}{}] {done}/{total} versions", "#".repeat(filled), " ".repeat(width - filled));
-            if done == total {
-                eprintln!(" ({:.1} s)", started.elapsed().as_secs_f64());
-            }
-        } else {
-            eprintln!("{label}: version {done}/{total}");
-        }
-    }
-}
-
 fn print_record(record: &OwnedRecord) {
     say!("record   {}", record.record_id);
     say!("owner    {}", record.owner);
@@ -224,7 +204,12 @@ pub fn run(keystore: &Path, home: &Path, command: RecordCommand) -> Result<std::
                 let wallet = RecordWallet::new(wallet_dir(home).join(key.address().to_string()));
                 let owner = Owner::new(&env, key).await?;
                 let label = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let record = owner.import(&read(&bundle)?, Some(&wallet), progress(&label)).await?;
+                let mut progress: Option<Progress> = None;
+                let record = owner
+                    .import(&read(&bundle)?, Some(&wallet), |done, total| {
+                        progress.get_or_insert_with(|| Progress::new(label.as_str(), total, "versions")).set(done)
+                    })
+                    .await?;
                 print_record(&record);
             }
             RecordCommand::History { record_id, json } => {

@@ -472,8 +472,8 @@ fn clinical_commands_enrol_seal_write_in_order_check_and_fetch() {
     let checked = ok(run(&["patient", "ehr", "check", "--key", "pat"]));
     assert!(checked.contains("2 EHRs, 2 intact, 0 tampered"), "{checked}");
     // the same queries as JSON
-    let listed: serde_json::Value = serde_json::from_str(&ok(run(&["patient", "ehr", "list", "--key", "pat", "--json"])))
-        .expect("JSON list");
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(run(&["patient", "ehr", "list", "--key", "pat", "--json"]))).expect("JSON list");
     let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|e| e["ehr_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 2, "{listed}");
     assert!(ids.contains(&"visit.1") && ids.contains(&"visit_1"), "{listed}");
