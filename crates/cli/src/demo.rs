@@ -141,7 +141,7 @@ impl Tally {
 }
 
 /// Runs the demo over the bundles in `dir`: in a throw-away environment, or (`home`) in a
-/// durable one, through the node that runs it if one answers there.
+/// durable one, through the node that serves it if one is announced there.
 pub fn run(dir: &Path, limit: Option<usize>, as_json: bool, home: Option<&Path>) -> Result<(), DemoError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| DemoError::Io(dir.into(), e))?
@@ -166,15 +166,17 @@ pub fn run(dir: &Path, limit: Option<usize>, as_json: bool, home: Option<&Path>)
     }
 }
 
-/// The demo's environment: a node's, when one answers in `home`; else opened here, with a
+/// The demo's environment: a node's, when one serves `home`; else opened here, with a
 /// 2-of-3 committee if it is created now.
 async fn environment(home: &Path, storage: ChainStorage) -> Result<Environment, DemoError> {
     let program = EnclaveProgram::current_exe().map_err(|e| DemoError::Enclave(e.to_string()))?;
-    let opened = match RunningNode::read(home) {
-        Some(node) if storage == ChainStorage::Durable && node.answers().await => {
-            Environment::attach(home, &program, &node).await
-        }
-        _ => Environment::open_with_committee(home, &program, storage, 2, 3).await,
+    let node = match storage {
+        ChainStorage::Durable => RunningNode::serving(home).map_err(DemoError::Failed)?,
+        ChainStorage::Memory => None,
+    };
+    let opened = match node {
+        Some(node) => Environment::attach(home, &program, &node).await,
+        None => Environment::open_with_committee(home, &program, storage, 2, 3).await,
     };
     opened.map_err(|e| DemoError::Enclave(e.to_string()))
 }

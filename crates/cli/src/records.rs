@@ -144,12 +144,10 @@ pub fn default_home() -> PathBuf {
 }
 
 /// The durable embedded environment in `home`, with this binary as the enclave: through
-/// the node that runs it, if one answers, else opened (created on first use) here.
+/// the node that serves it, if one is announced, else opened (created on first use) here.
 pub(crate) async fn open(home: &Path) -> Result<Environment> {
     let program = EnclaveProgram::current_exe()?;
-    if let Some(node) = RunningNode::read(home)
-        && node.answers().await
-    {
+    if let Some(node) = RunningNode::serving(home)? {
         return Ok(Environment::attach(home, &program, &node).await?);
     }
     Ok(Environment::open(home, &program, ChainStorage::Durable).await?)

@@ -56,12 +56,23 @@ impl RunningNode {
         let _ = std::fs::remove_file(home.join(NODE_FILE));
     }
 
-    /// Whether the node answers its health endpoint within a second (an announcement left
-    /// by a node that was killed names no one).
-    pub async fn answers(&self) -> bool {
-        let client = reqwest::Client::new();
-        let probe = client.get(format!("{}/api/v1/health", self.url)).timeout(Duration::from_secs(1)).send();
-        matches!(probe.await, Ok(response) if response.status().is_success())
+    /// The node serving `home`: none when no node is announced; the node when its process
+    /// runs (a caller attaching to it waits out a restart); an error when the announcement
+    /// names a process that is gone (a node that crashed and was not restarted), so that no
+    /// command takes the directory from under a node about to come back unasked.
+    pub fn serving(home: &Path) -> Result<Option<RunningNode>, String> {
+        let Some(node) = RunningNode::read(home) else { return Ok(None) };
+        if Path::new(&format!("/proc/{}", node.pid)).exists() {
+            return Ok(Some(node));
+        }
+        Err(format!(
+            "{} announces a node (pid {}, {}) that is not running: start `healthchain node --home {}` again, \
+             or remove {NODE_FILE} to use the directory without a node",
+            home.join(NODE_FILE).display(),
+            node.pid,
+            node.url,
+            home.display()
+        ))
     }
 
     /// The node's chain JSON-RPC endpoint.

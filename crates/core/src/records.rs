@@ -388,9 +388,19 @@ impl<'e> Owner<'e> {
         Ok(())
     }
 
-    /// Logs an accepted version: `UpdateLog.append`, `RecordRegistry.confirmUpdate`, the
-    /// store's record index, the owner's copy.
+    /// Logs an accepted version: the store's record index, `UpdateLog.append`,
+    /// `RecordRegistry.confirmUpdate`, the owner's copy. The index entry (where the version's
+    /// entry is) goes first: a crash after the log but before it would leave a logged
+    /// version nobody can locate, while an index entry for a version never logged is only
+    /// an unproven claim, which verification reports as such (and a retry overwrites).
     pub async fn log(&self, record: &mut OwnedRecord, accepted: &UpdateAccepted) -> Result<(), RecordError> {
+        let version = OwnedVersion {
+            version: accepted.version,
+            entry: B256::from(accepted.entry_address),
+            digest: accepted.digest,
+            check_string: accepted.check_string,
+        };
+        self.env.store.put_index(&record.record_id.0, version.version, hint_bytes(&version)).await?;
         self.append(record, accepted).await?;
         self.ledger
             .records()
@@ -402,13 +412,6 @@ impl<'e> Owner<'e> {
                 &accepted.registry_signature,
             )
             .await?;
-        let version = OwnedVersion {
-            version: accepted.version,
-            entry: B256::from(accepted.entry_address),
-            digest: accepted.digest,
-            check_string: accepted.check_string,
-        };
-        self.env.store.put_index(&record.record_id.0, version.version, hint_bytes(&version)).await?;
         record.versions.push(version);
         Ok(())
     }
