@@ -1,8 +1,9 @@
 //! `healthchain`: the command-line program. Thin by design: each subcommand parses its
 //! arguments and calls into the library crates.
 //!
-//! Exit codes: 0 success, 1 refused or invalid input, 2 usage error (from clap), other
-//! values for failures.
+//! Exit codes: 0 success, 1 refused or invalid input, 2 usage error (from clap), 3 a
+//! component failed (the chain, the store or the enclave could not be reached or could not
+//! run the request; retrying later may help).
 
 mod admin;
 mod bench;
@@ -243,6 +244,35 @@ fn main() -> ExitCode {
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error}");
-        ExitCode::FAILURE
+        ExitCode::from(exit_code_of(error.as_ref()))
     })
 }
+
+/// Exit code for a command that failed with `error`: [`FAILED`] when a component failed,
+/// 1 when what was asked was refused or invalid.
+fn exit_code_of(error: &(dyn std::error::Error + 'static)) -> u8 {
+    use healthchain_core::{clinical::ClinicalError, environment::EnvironmentError, records::RecordError};
+    let failure = if let Some(e) = error.downcast_ref::<RecordError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<healthchain_core::share::ShareError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<ClinicalError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<EnvironmentError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<healthchain_ledger::errors::LedgerError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<healthchain_enclave::host::EnclaveError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<healthchain_enclave::client::ClientError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<healthchain_store::StoreError>() {
+        e.is_failure()
+    } else {
+        error.is::<std::io::Error>()
+    };
+    if failure { FAILED } else { 1 }
+}
+
+/// Exit code when a component failed.
+const FAILED: u8 = 3;

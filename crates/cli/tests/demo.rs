@@ -263,6 +263,31 @@ fn a_closed_output_pipe_is_not_a_crash() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
 }
 
+/// Exit codes: 1 for what is invalid or refused, 3 when a component fails.
+#[test]
+fn a_failed_component_exits_3_and_an_invalid_configuration_1() {
+    let home = tempfile::tempdir().unwrap();
+    let env = home.path().join("env");
+    let catalog = || healthchain().args(["catalog", "--json", "--home"]).arg(&env).output().unwrap();
+    assert!(catalog().status.success(), "the environment is created");
+
+    let config = env.join("healthchain.toml");
+    std::fs::write(&config, "[chain]\nurl = \"http://127.0.0.1:1\"\n").unwrap();
+    let invalid = catalog();
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("unknown field `url`"));
+    std::fs::remove_file(&config).unwrap();
+
+    // the enclave's sealed keys altered: it cannot start, a failure of the component
+    let sealed = env.join("enclave").join("enclave-keys.sealed");
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&sealed, bytes).unwrap();
+    let failed = catalog();
+    assert_eq!(failed.status.code(), Some(3), "{}", String::from_utf8_lossy(&failed.stderr));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("enclave"));
+}
+
 #[test]
 fn record_commands_import_update_history_and_verify_across_runs() {
     let home = tempfile::tempdir().unwrap();

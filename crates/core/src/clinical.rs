@@ -90,6 +90,18 @@ pub enum ClinicalError {
     Internal(String),
 }
 
+impl ClinicalError {
+    /// Whether a component (chain, enclave) failed, as opposed to a refusal or invalid input.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            ClinicalError::Ledger(e) => e.is_failure(),
+            ClinicalError::Session(e) => e.is_failure(),
+            ClinicalError::Unexpected(_) | ClinicalError::Internal(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<LedgerError> for ClinicalError {
     fn from(e: LedgerError) -> Self {
         ClinicalError::Ledger(Box::new(e))

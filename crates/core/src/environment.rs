@@ -47,9 +47,31 @@ pub enum EnvironmentError {
     /// The enclave could not be launched or its evidence was refused.
     #[error("enclave: {0}")]
     Enclave(String),
+    /// The configuration file is not valid.
+    #[error("{path}: {why}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The committee key on the chain is malformed.
     #[error("the committee key on the Directory is not a valid public key")]
     CommitteeKey,
+}
+
+impl EnvironmentError {
+    /// Whether setting up failed (files, chain, store, enclave), as opposed to an invalid
+    /// configuration file.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            EnvironmentError::Config { .. } => false,
+            EnvironmentError::Ledger(e) => e.is_failure(),
+            EnvironmentError::Store(e) => e.is_failure(),
+            EnvironmentError::Io { .. } | EnvironmentError::Chain(_) | EnvironmentError::Enclave(_) => true,
+            EnvironmentError::CommitteeKey => true,
+        }
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> EnvironmentError + '_ {
@@ -156,7 +178,7 @@ impl EnvironmentConfig {
     pub fn read(home: &Path) -> Result<EnvironmentConfig, EnvironmentError> {
         let path = home.join(CONFIG_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| EnvironmentError::Io { path, why: format!("{e}") }),
+            Ok(text) => toml::from_str(&text).map_err(|e| EnvironmentError::Config { path, why: format!("{e}") }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EnvironmentConfig::default()),
             Err(e) => Err(io(&path)(e)),
         }
@@ -480,7 +502,9 @@ mod tests {
             ("[chain\n", "unclosed table"),
         ] {
             match read(text) {
-                Err(EnvironmentError::Io { path, why }) => {
+                Err(error @ EnvironmentError::Config { .. }) => {
+                    assert!(!error.is_failure(), "an invalid configuration is not a failure");
+                    let EnvironmentError::Config { path, why } = error else { unreachable!() };
                     assert!(path.ends_with(CONFIG_FILE), "{path:?}");
                     assert!(why.contains(says), "{text:?}: {why}");
                 }

@@ -272,6 +272,20 @@ pub enum RecordError {
     Internal(String),
 }
 
+impl RecordError {
+    /// Whether a component (chain, store, enclave) failed, as opposed to a refusal or
+    /// invalid input.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            RecordError::Ledger(e) => e.is_failure(),
+            RecordError::Store(e) => e.is_failure(),
+            RecordError::Enclave(e) => e.is_failure(),
+            RecordError::Internal(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// The store's record index entry for one version.
 fn hint_bytes(record: &OwnedVersion) -> Vec<u8> {
     serde_json::to_vec(&VersionHint {

@@ -89,6 +89,19 @@ pub enum ShareError {
     Internal(String),
 }
 
+impl ShareError {
+    /// Whether a component (chain, store, enclave) failed, as opposed to a refusal or
+    /// invalid input.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            ShareError::Ledger(e) => e.is_failure(),
+            ShareError::Store(e) => e.is_failure(),
+            ShareError::Enclave(e) => e.is_failure(),
+            _ => false,
+        }
+    }
+}
+
 impl From<LedgerError> for ShareError {
     fn from(e: LedgerError) -> Self {
         ShareError::Ledger(Box::new(e))

@@ -27,6 +27,19 @@ pub enum ClientError {
     Protocol(String),
 }
 
+impl ClientError {
+    /// Whether the enclave could not be reached or run the call (see
+    /// [`EnclaveError::is_failure`]); a refusal, a failed session check or an application
+    /// error is not a failure.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            ClientError::Enclave(e) => e.is_failure(),
+            ClientError::Protocol(_) => true,
+            ClientError::Session(_) | ClientError::App(_) => false,
+        }
+    }
+}
+
 /// An established attested session with the enclave behind `backend`.
 ///
 /// If the enclave forgets the session (its process was restarted, e.g. with the node

@@ -67,6 +67,14 @@ pub enum EnclaveError {
     Relay(String),
 }
 
+impl EnclaveError {
+    /// Whether the enclave could not run the call (it failed to start, died, stalled, the
+    /// channel or a relay broke), as opposed to refusing it.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, EnclaveError::Refused(_) | EnclaveError::TooLarge { .. })
+    }
+}
+
 /// An enclave backend: something that runs the trusted code and answers ecalls. The
 /// simulated process backend implements it; hardware backends (Gramine-SGX, SEV-SNP)
 /// would too. Sealing is deliberately not part of it: sealed state is opened only inside

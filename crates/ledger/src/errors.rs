@@ -631,6 +631,15 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// Whether the chain could not be reached or answered out of protocol (a failure of the
+    /// infrastructure), as opposed to a refusal of what was asked (a revert, a rejected
+    /// transaction, a deployment that does not match the endpoint).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, LedgerError::Rpc(_) | LedgerError::ReceiptTimeout { .. } | LedgerError::Decode { .. })
+    }
+}
+
+impl LedgerError {
     /// The contract's refusal, if this is a revert.
     pub fn contract_error(&self) -> Option<&ContractError> {
         match self {

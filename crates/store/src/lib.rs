@@ -104,6 +104,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the storage backend failed (unreachable, full, not durable), as opposed to an
+    /// object that is missing, altered or misaddressed.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, StoreError::Backend(_) | StoreError::Durability { .. })
+    }
+}
+
 enum Durability {
     /// Files under this root are fsync'd after each write.
     LocalFiles(PathBuf),
