@@ -347,13 +347,17 @@ fn a_node_restarted_mid_demo_resumes_with_nothing_lost() {
         .args(["demo", "--json", "--home"])
         .arg(home.path())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the demo starts");
-    let mut output = demo.stdout.take().expect("the demo's output");
-    let summary = std::thread::spawn(move || {
-        let mut text = String::new();
-        output.read_to_string(&mut text).map(|_| text)
-    });
+    let read_all = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            stream.read_to_string(&mut text).map(|_| text)
+        })
+    };
+    let summary = read_all(Box::new(demo.stdout.take().expect("the demo's output")));
+    let demo_errors = read_all(Box::new(demo.stderr.take().expect("the demo's errors")));
 
     // Mid-demo: some records are on the chain, the story is not over.
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -384,8 +388,9 @@ fn a_node_restarted_mid_demo_resumes_with_nothing_lost() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "the demo failed across the node's restart ({status}); see its output above");
-    let summary: Value = serde_json::from_str(&summary.join().expect("reader").expect("the demo's output"))
-        .expect("the demo's JSON summary");
+    let summary_text = summary.join().expect("reader").expect("the demo's output");
+    let demo_errors = demo_errors.join().expect("reader").expect("the demo's errors");
+    let summary: Value = serde_json::from_str(&summary_text).expect("the demo's JSON summary");
     let count = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("{key} in {summary}"));
     assert_eq!(count("records"), 20, "{summary}");
     assert_eq!(count("versions_verified"), count("versions"), "{summary}");
@@ -422,6 +427,39 @@ fn a_node_restarted_mid_demo_resumes_with_nothing_lost() {
     for logs in [&first_logs, &second_logs] {
         assert!(logs.iter().any(|line| line.contains("path=/api/v1/enclave")), "the demo used the node's enclave");
     }
+
+    // No secret and no patient's name in anything the node or the demo printed.
+    let printed = [first_logs.join("\n"), second_logs.join("\n"), summary_text, demo_errors].join("\n");
+    let mut secrets = vec![alloy_primitives::hex::encode(
+        std::fs::read(home.path().join("enclave/platform.secret")).expect("secret"),
+    )];
+    for member in std::fs::read_dir(home.path().join("committee")).expect("the committee's shares").flatten() {
+        let share = std::fs::read(member.path()).expect("share");
+        secrets.push(alloy_primitives::hex::encode(&share[share.len() - 32..]));
+    }
+    for secret in &secrets {
+        assert!(!printed.to_lowercase().contains(secret), "a secret was printed");
+    }
+    let names = common::bundles().iter().flat_map(|bundle| patient_names(bundle)).collect::<Vec<_>>();
+    assert!(names.len() >= 40, "{names:?}");
+    for name in &names {
+        assert!(!printed.contains(name.as_str()), "a patient's name was printed: {name}");
+    }
+}
+
+/// The given and family names of a bundle's Patient resources.
+fn patient_names(bundle: &std::path::Path) -> Vec<String> {
+    let bundle: Value = serde_json::from_slice(&std::fs::read(bundle).expect("bundle")).expect("JSON");
+    let patients = bundle["entry"].as_array().into_iter().flatten().map(|e| &e["resource"]);
+    patients
+        .filter(|r| r["resourceType"] == "Patient")
+        .flat_map(|p| p["name"].as_array().cloned().unwrap_or_default())
+        .flat_map(|name| {
+            let given = name["given"].as_array().cloned().unwrap_or_default();
+            given.into_iter().chain(std::iter::once(name["family"].clone()))
+        })
+        .filter_map(|part| part.as_str().map(str::to_string))
+        .collect()
 }
 
 /// `healthchain.toml` points the node at external services: a hardhat node as the chain
