@@ -164,6 +164,10 @@ enum Command {
         /// Seconds between the committee member's polls for granted requests (default 2).
         #[arg(long)]
         committee_interval: Option<u64>,
+        /// Requests a second each client (by IP address) may make, in bursts of as many;
+        /// beyond that it gets 429 (default 1000).
+        #[arg(long)]
+        rate_limit: Option<std::num::NonZeroU32>,
     },
     /// FHIR R4 tools.
     Fhir {
@@ -229,8 +233,8 @@ fn main() -> ExitCode {
         Command::Hospital { home, command } => clinical::run_hospital(&cli.keystore, &home, command),
         Command::Patient { home, command } => clinical::run_patient(&cli.keystore, &home, command),
         Command::Doctor { home, command } => clinical::run_doctor(&cli.keystore, &home, command),
-        Command::Node { home, listen, json_logs, committee_member, committee_interval } => {
-            let options = node::Options { listen, json_logs, committee_member, committee_interval };
+        Command::Node { home, listen, json_logs, committee_member, committee_interval, rate_limit } => {
+            let options = node::Options { listen, json_logs, committee_member, committee_interval, rate_limit };
             node::run(&home, &options).map(|()| ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use healthchain_core::attached::RunningNode;
 use healthchain_core::environment::{ChainStorage, Environment, EnvironmentConfig};
 use healthchain_core::host::EnclaveProgram;
+use healthchain_node::limits::{DEFAULT_PER_SECOND, RateLimit};
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::output::say;
@@ -24,6 +25,8 @@ pub struct Options {
     pub committee_member: Option<usize>,
     /// Seconds between the committee member's polls.
     pub committee_interval: Option<u64>,
+    /// Requests a second per client.
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 /// Where the API listens unless told otherwise.
@@ -47,6 +50,8 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
         other => other,
     };
     let interval = options.committee_interval.or(config.committee_interval).unwrap_or(DEFAULT_COMMITTEE_INTERVAL);
+    let per_second = options.rate_limit.or(config.rate_limit).unwrap_or(DEFAULT_PER_SECOND);
+    let limit = RateLimit::per_client(per_second);
     init_logs(options.json_logs || config.json_logs.unwrap_or(false))?;
     let runtime = records::runtime()?;
     runtime.block_on(async {
@@ -84,7 +89,7 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
             interrupted().await;
             let _ = stop.send(true);
         });
-        let served = healthchain_node::serve(env, listener, until_stopped(stopped)).await;
+        let served = healthchain_node::serve(env, listener, limit, until_stopped(stopped)).await;
         RunningNode::remove(home);
         served?;
         if let Some(committee) = committee {

@@ -766,6 +766,32 @@ fn the_api_relays_client_signed_transactions_and_refuses_bad_ones_with_typed_err
     });
 }
 
+/// A client over its budget gets `429 rate_limited` with `Retry-After`, and is served
+/// again once the budget refills; the refused request is not served.
+#[test]
+fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let rt = common::runtime();
+    let home = tempfile::tempdir().expect("temporary directory");
+    rt.block_on(async {
+        let env = Arc::new(common::environment(home.path()).await);
+        let limit = healthchain_node::limits::RateLimit::per_client(std::num::NonZeroU32::new(3).expect("3"));
+        let app = healthchain_node::app(env, &limit);
+        for _ in 0..3 {
+            assert_eq!(get(&app, "/api/v1/health").await.0, StatusCode::OK);
+        }
+        let request = Request::get("/api/v1/health").body(Body::empty()).expect("request");
+        let response = app.clone().oneshot(request).await.expect("the router answers");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        let body: Value = serde_json::from_slice(&body).expect("a JSON error");
+        assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("more than 3 requests a second")));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(get(&app, "/api/v1/health").await.0, StatusCode::OK, "served again after a second");
+    });
+}
+
 /// `POST path` with raw `body` on the API router: status and body bytes.
 async fn post_bytes(router: &axum::Router, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
     let request = Request::post(path).header("content-type", content_type).body(Body::from(body)).expect("request");

@@ -136,6 +136,7 @@ pub const CONFIG_FILE: &str = "healthchain.toml";
 /// committee_member = 1
 /// committee_interval = 2
 /// json_logs = true
+/// rate_limit = 1000                # requests a second per client
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +172,8 @@ pub struct NodeConfig {
     pub committee_interval: Option<u64>,
     /// Log JSON lines instead of text.
     pub json_logs: Option<bool>,
+    /// Requests a second each client (by IP address) may make, in bursts of as many.
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 impl EnvironmentConfig {
@@ -483,6 +486,7 @@ mod tests {
             committee_member = 1
             committee_interval = 2
             json_logs = true
+            rate_limit = 50
             "#,
         )
         .expect("the documented example");
@@ -490,6 +494,7 @@ mod tests {
         assert!(matches!(config.store, Some(StoreConfig::S3(ref s3)) if s3.bucket == "records" && s3.allow_http));
         assert_eq!(config.node.listen, Some("127.0.0.1:8080".parse().expect("address")));
         assert_eq!((config.node.committee_member, config.node.json_logs), (Some(1), Some(true)));
+        assert_eq!(config.node.rate_limit.map(|n| n.get()), Some(50));
     }
 
     #[test]
@@ -499,6 +504,7 @@ mod tests {
             ("[chain]\nurl = \"http://x\"\n", "unknown field `url`"),
             ("[store]\nbackend = \"ftp\"\n", "unknown variant `ftp`"),
             ("[node]\nlisten = \"everywhere\"\n", "invalid socket address"),
+            ("[node]\nrate_limit = 0\n", "nonzero"),
             ("[chain\n", "unclosed table"),
         ] {
             match read(text) {

@@ -5,7 +5,8 @@
 //! was wrong: `invalid_record_id`, `invalid_address`, `invalid_query`, `invalid_json`,
 //! `invalid_transaction`, `invalid_body`, `invalid_ecall` (400), `unknown_record` and
 //! `not_found` (404), `payload_too_large` (413), `rejected` (422: the chain refused a
-//! relayed transaction), `unavailable` (503: the chain, store or enclave did not answer).
+//! relayed transaction), `rate_limited` (429, with `Retry-After`: see [`crate::limits`]),
+//! `unavailable` (503: the chain, store or enclave did not answer).
 //! Request bodies are limited to [`MAX_BODY`] bytes (the relays have their own limits).
 //!
 //! Writes are relayed, never made: `POST /api/v1/transactions` takes a transaction the
@@ -115,7 +116,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `invalid_record_id`, `invalid_address`, `invalid_query`,
     /// `invalid_json`, `invalid_transaction`, `invalid_body`, `invalid_ecall`,
-    /// `unknown_record`, `not_found`, `payload_too_large`, `rejected`, `unavailable`.
+    /// `unknown_record`, `not_found`, `payload_too_large`, `rejected`, `rate_limited`,
+    /// `unavailable`.
     pub code: String,
     /// For people: what was wrong and, where it helps, what to do.
     pub message: String,

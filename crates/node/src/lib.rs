@@ -14,14 +14,17 @@
 
 pub mod api;
 pub mod committee;
+pub mod limits;
 mod portal;
 pub mod relay;
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use limits::RateLimit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,15 +32,35 @@ use std::sync::Arc;
 use healthchain_core::environment::Environment;
 use tokio::net::TcpListener;
 
-/// Serves the API of `env` on `listener` until `shutdown` resolves; in-flight requests
-/// finish first.
+/// The whole HTTP surface of `env`: the API, the relays and the portal, each request
+/// logged and held to the per-client `limit`.
+pub fn app(env: Arc<Environment>, limit: &RateLimit) -> Router {
+    let limit = limit.clone();
+    api::router(env)
+        .layer(middleware::from_fn(move |request, next| limit.clone().enforce(request, next)))
+        .layer(middleware::from_fn(log_request))
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves; in-flight requests finish first.
 pub async fn serve(
     env: Arc<Environment>,
     listener: TcpListener,
+    limit: RateLimit,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = api::router(env).layer(middleware::from_fn(log_request));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let app = app(env, &limit);
+    let forget = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limit.forget_idle();
+        }
+    });
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    forget.abort();
+    served
 }
 
 /// Logs every request's method, path, status and duration through `tracing` (never a body
