@@ -163,6 +163,22 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
     });
 }
 
+/// Waits for `child` to exit, for at most `limit`; past it, kills it (by its PID) and fails.
+fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A `healthchain node` process, stopped by its PID (SIGKILL) if a test fails before
 /// stopping it properly.
 struct NodeProcess {
@@ -375,18 +391,7 @@ fn a_node_restarted_mid_demo_resumes_with_nothing_lost() {
     let first_logs = node.stop();
     let node = NodeProcess::start_on(home.path(), &address, &[]);
 
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let status = loop {
-        if let Some(status) = demo.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = demo.kill();
-            let _ = demo.wait();
-            panic!("the demo did not finish within 600 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_bounded(&mut demo, Duration::from_secs(600), "the demo");
     assert!(status.success(), "the demo failed across the node's restart ({status}); see its output above");
     let summary_text = summary.join().expect("reader").expect("the demo's output");
     let demo_errors = demo_errors.join().expect("reader").expect("the demo's errors");
@@ -674,18 +679,7 @@ fn the_portal_shows_the_demo_data_in_a_headless_browser() {
         .arg(&out)
         .spawn()
         .expect("node (Node.js) runs the browser script");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = browser.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = browser.kill();
-            let _ = browser.wait();
-            panic!("the browser test did not finish within 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_bounded(&mut browser, Duration::from_secs(180), "the browser test");
     node.stop();
     assert!(status.success(), "the portal checks failed ({status}); see the output above");
     for screenshot in ["home.png", "record.png", "patient.png", "jobs.png", "consortium.png"] {

@@ -278,13 +278,7 @@ impl Environment {
         .await
         .map_err(|e| EnvironmentError::Enclave(e.to_string()))?
         .map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
-        let measurement = measure(&program.program).map_err(io(&program.program))?;
-        let policy = Policy {
-            platforms: vec![platform_address(secret)],
-            measurements: vec![measurement],
-            accept_simulated: true,
-        };
-        let verified = enclave.evidence().verify(&policy).map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
+        let verified = verify_evidence(&enclave.evidence(), program, secret)?;
         if !ledger.directory().is_approved_enclave(verified.report_signer).await? {
             approve_enclave(&ledger, &verified).await?;
         }
@@ -326,12 +320,7 @@ impl Environment {
         let store = Arc::new(Store::open(&config.store(home))?);
         let enclave = NodeEnclave::connect(node).await.map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
         let secret = platform_secret(&home.join("enclave")).map_err(EnvironmentError::Enclave)?;
-        let policy = Policy {
-            platforms: vec![platform_address(secret)],
-            measurements: vec![measure(&program.program).map_err(io(&program.program))?],
-            accept_simulated: true,
-        };
-        let verified = enclave.evidence().verify(&policy).map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
+        let verified = verify_evidence(&enclave.evidence(), program, secret)?;
         if !ledger.directory().is_approved_enclave(verified.report_signer).await? {
             return Err(EnvironmentError::Enclave(format!(
                 "the node's enclave {} is not approved on the Directory",
@@ -389,6 +378,21 @@ impl Environment {
         }
         Ok(())
     }
+}
+
+/// Checks an enclave's evidence against what this environment runs: `program` on the
+/// simulated platform whose secret is `secret`.
+fn verify_evidence(
+    evidence: &healthchain_enclave::evidence::Evidence,
+    program: &EnclaveProgram,
+    secret: [u8; 32],
+) -> Result<VerifiedEnclave, EnvironmentError> {
+    let policy = Policy {
+        platforms: vec![platform_address(secret)],
+        measurements: vec![measure(&program.program).map_err(io(&program.program))?],
+        accept_simulated: true,
+    };
+    evidence.verify(&policy).map_err(|e| EnvironmentError::Enclave(e.to_string()))
 }
 
 /// The development account committee member `index` (0-based) acts with.
