@@ -510,19 +510,23 @@ fn by_configuration_a_node_runs_on_an_external_chain_and_an_s3_store() {
     hardhat.stop();
 }
 
-/// The crash harness: a scripted workload (record imports through the node, one CLI
-/// process each) while the node is killed with SIGKILL, or its enclave process alone,
-/// at random points, a bounded number of times; after each node crash it is restarted on
-/// the same directory. Then the invariants: every acknowledged import is there with every
+/// The crash harness: a scripted workload through the node — record imports and EHR
+/// writes (a doctor under a patient's warrant: hash on the chain, EHR into the enclave's
+/// SQLCipher store), one CLI process each — while the node is killed with SIGKILL, or its
+/// enclave process alone, at random points, a bounded number of times; after each node
+/// crash it is restarted on the same directory (and its enclave checks the SQLCipher store
+/// whole as it opens it). Then the invariants: every acknowledged import is there with every
 /// version verified; no update is half-applied (every version the chain logs has its
-/// objects in the store and qualifies, for the imports that were cut short too); the
-/// chain's blocks still hash-chain.
+/// objects in the store and qualifies, for the imports that were cut short too); every
+/// acknowledged EHR is in the store and matches the chain; the chain's blocks still
+/// hash-chain.
 #[test]
 fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() {
     use rand::RngExt;
     use std::sync::atomic::{AtomicBool, Ordering};
     const CRASHES: usize = 10;
     let home = tempfile::tempdir().expect("temporary directory");
+    let home_arg = home.path().to_str().expect("a UTF-8 path").to_string();
     let keys = home.path().join("keys");
     let cli = move |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_healthchain"))
@@ -530,40 +534,90 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
             .arg("--keystore")
             .arg(&keys)
             .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .stderr(Stdio::null())
             .output()
             .expect("the CLI runs")
     };
-    assert!(cli(&["key", "new", "owner"]).status.success());
+    let run = |args: Vec<String>| cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // `key new` prints "created key 'NAME' with address 0x…"
+    let address_of =
+        |name: &str| ok(cli(&["key", "new", name])).split_whitespace().last().expect("address").to_string();
+    let (hospital, doctor, patient) = (address_of("mercy"), address_of("doc"), address_of("pat"));
+    address_of("owner");
     let mut node = NodeProcess::start(home.path(), &[]);
     let address = node.address.clone();
 
-    // The workload: import the shipped patients over and over, one process per import;
-    // an import is acknowledged when its command succeeds.
+    // A hospital, its doctor, a patient's treatment key and warrant, set up through the node.
+    let with_home = |args: &[&str]| -> Vec<String> {
+        args.iter().copied().chain(["--home", home_arg.as_str()]).map(str::to_string).collect()
+    };
+    ok(run(with_home(&["hospital", "register", "--key", "mercy", "--name", "Mercy General"])));
+    ok(run(with_home(&["hospital", "approve", &hospital])));
+    ok(run(with_home(&["hospital", "add-doctor", "--key", "mercy", &doctor, "--name", "Dr Doc"])));
+    ok(run(with_home(&["patient", "publish-key", "--key", "pat"])));
+    ok(run(with_home(&["doctor", "publish-key", "--key", "doc"])));
+    let file = |name: &str| home.path().join(name).to_str().expect("path").to_string();
+    let (treatment_key, warrant, ehr) = (file("tk.json"), file("w.json"), file("ehr.json"));
+    let assign = ["hospital", "treatment-key", "--key", "mercy", "--patient", &patient, "--doctor", &doctor];
+    ok(run(with_home(&[&assign[..], &["--out", &treatment_key]].concat())));
+    let sign = ["patient", "warrant", "--key", "pat", "--treatment-key", &treatment_key, "--doctor", &doctor];
+    ok(run(with_home(&[&sign[..], &["--out", &warrant]].concat())));
+    let first_visit = healthchain_fhir::split_into_versions(&std::fs::read(&common::bundles()[0]).expect("bundle"))
+        .expect("a Synthea bundle")
+        .remove(0);
+    std::fs::write(&ehr, &first_visit.bytes).expect("the EHR file");
+
+    // The workload: over and over, import a shipped patient as a record, then write an EHR
+    // under the warrant; an operation is acknowledged when its command succeeds.
     let stop = Arc::new(AtomicBool::new(false));
     let workload = {
-        let (stop, home, cli) = (stop.clone(), home.path().to_path_buf(), cli.clone());
+        let (stop, cli) = (stop.clone(), cli.clone());
+        let (home, hospital, treatment_key, warrant, ehr) =
+            (home_arg.clone(), hospital.clone(), treatment_key.clone(), warrant.clone(), ehr.clone());
         std::thread::spawn(move || {
             let bundles = common::bundles();
-            let mut outcomes: Vec<(usize, Option<String>)> = Vec::new();
-            for (n, bundle) in bundles.iter().enumerate().cycle().take(200) {
+            let mut imports: Vec<(usize, Option<String>)> = Vec::new();
+            let mut ehrs: Vec<(String, bool)> = Vec::new();
+            for (step, (n, bundle)) in bundles.iter().enumerate().cycle().take(200).enumerate() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let home = home.to_str().expect("a UTF-8 path");
                 let output =
-                    cli(&["record", "import", "--key", "owner", "--home", home, bundle.to_str().expect("path")]);
+                    cli(&["record", "import", "--key", "owner", "--home", &home, bundle.to_str().expect("path")]);
                 let record = output.status.success().then(|| {
                     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
                     stdout.lines().find_map(|l| l.strip_prefix("record   ")).expect("the record id").trim().to_string()
                 });
-                if record.is_none() {
+                imports.push((n, record));
+                let ehr_id = format!("ehr-{step}");
+                let write = [
+                    "doctor",
+                    "write",
+                    "--key",
+                    "doc",
+                    "--treatment-key",
+                    &treatment_key,
+                    "--warrant",
+                    &warrant,
+                    "--ehr-id",
+                    &ehr_id,
+                    "--hospital",
+                    &hospital,
+                    "--home",
+                    &home,
+                    &ehr,
+                ];
+                let written = cli(&write).status.success();
+                ehrs.push((ehr_id, written));
+                if imports.last().is_some_and(|(_, r)| r.is_none()) || !written {
                     // refused while the node was down: try again shortly
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                outcomes.push((n, record));
             }
-            outcomes
+            (imports, ehrs)
         })
     };
 
@@ -586,15 +640,29 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
     }
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
-    let outcomes = workload.join().expect("the workload thread");
+    let (outcomes, ehrs) = workload.join().expect("the workload thread");
     let acknowledged: Vec<(usize, String)> =
         outcomes.iter().filter_map(|(n, record)| record.clone().map(|r| (*n, r))).collect();
+    let ehrs_acknowledged: Vec<&String> = ehrs.iter().filter(|(_, written)| *written).map(|(id, _)| id).collect();
     eprintln!(
-        "crash harness: {node_crashes} node kills, {enclave_crashes} enclave kills; {} imports, {} acknowledged",
+        "crash harness: {node_crashes} node kills, {enclave_crashes} enclave kills; {} imports, {} acknowledged; {} EHR writes, {} acknowledged",
         outcomes.len(),
-        acknowledged.len()
+        acknowledged.len(),
+        ehrs.len(),
+        ehrs_acknowledged.len()
     );
     assert!(node_crashes >= 6 && !acknowledged.is_empty(), "{node_crashes} kills, {} acknowledged", acknowledged.len());
+    assert!(!ehrs_acknowledged.is_empty(), "no EHR write was acknowledged");
+
+    // every acknowledged EHR is in the (integrity-checked) store and matches the chain
+    let checked = cli(&["patient", "ehr", "check", "--key", "pat", "--json", "--home", &home_arg]);
+    let checked: Value = serde_json::from_str(&ok(checked)).expect("JSON");
+    let stored: Vec<&str> =
+        checked.as_array().expect("a list").iter().map(|e| e["ehr_id"].as_str().expect("id")).collect();
+    for id in &ehrs_acknowledged {
+        assert!(stored.contains(&id.as_str()), "acknowledged EHR {id} is missing");
+    }
+    assert!(checked.as_array().expect("a list").iter().all(|e| e["intact"] == true), "{checked}");
 
     // every acknowledged import is there, whole
     let bundles = common::bundles();

@@ -229,9 +229,13 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens the database like [`open_connection`] and starts its checkpointer.
+    /// Opens the database like [`open_connection`], checks it whole (SQLite's
+    /// `integrity_check` and, keyed, SQLCipher's `cipher_integrity_check` of every page's
+    /// HMAC: a store damaged by a crash or by someone with the file is refused at start, not
+    /// found out one read at a time) and starts its checkpointer.
     pub fn open(path: &Path, key: Option<&DbKey>) -> Result<Self, EhrError> {
         let mut connection = open_connection(path, key)?;
+        check_whole(&connection, path, key.is_some())?;
         let checkpointer = Checkpointer::start(&mut connection, path, key)?;
         Ok(Self { _checkpointer: checkpointer, connection })
     }
@@ -251,6 +255,27 @@ impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database").field("path", &self.connection.path()).finish_non_exhaustive()
     }
+}
+
+/// Every problem `PRAGMA integrity_check` (and, for a keyed database,
+/// `cipher_integrity_check`) reports, as one [`EhrError::Storage`].
+fn check_whole(connection: &Connection, path: &Path, keyed: bool) -> Result<(), EhrError> {
+    let damaged =
+        |problems: &str| EhrError::Storage(format!("{} fails its integrity check: {problems}", path.display()));
+    // A page damaged badly enough makes the check itself fail: that is its finding too.
+    let rows = |pragma: &str| -> Result<Vec<String>, EhrError> {
+        let read = || -> rusqlite::Result<Vec<String>> {
+            let mut statement = connection.prepare(pragma)?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+            rows.collect()
+        };
+        read().map_err(|e| damaged(&e.to_string()))
+    };
+    let mut problems: Vec<String> = rows("PRAGMA integrity_check")?.into_iter().filter(|row| row != "ok").collect();
+    if keyed {
+        problems.extend(rows("PRAGMA cipher_integrity_check")?);
+    }
+    if problems.is_empty() { Ok(()) } else { Err(damaged(&problems.join("; "))) }
 }
 
 /// Creates the schema if the database is new, adds the batch anchor columns to a version 1

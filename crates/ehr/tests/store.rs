@@ -509,3 +509,28 @@ fn hospital_fetch_with_a_configured_registry() {
     assert_eq!(ids(unchecked_enclave.call(unlisted.address(), &fetch)), ["e"]);
     assert!(ids(unchecked_enclave.call(listed.address(), &fetch)).is_empty());
 }
+
+/// A database damaged on disk (one byte of a data page flipped, as a crash or someone with
+/// the file might) is refused as it opens, naming the damage, not served until a read
+/// happens to touch it.
+#[test]
+fn a_damaged_database_is_refused_when_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.db");
+    let key = db::DbKey::generate();
+    {
+        let database = db::Database::open(&path, Some(&key)).unwrap();
+        db::migrate(database.connection()).unwrap();
+        database.connection().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    }
+    assert!(db::Database::open(&path, Some(&key)).is_ok(), "an intact database opens");
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() >= 3 * 4096, "the schema spans several pages");
+    bytes[2 * 4096 + 100] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("damaged.db-wal"));
+    match db::Database::open(&path, Some(&key)) {
+        Err(EhrError::Storage(message)) => assert!(message.contains("fails its integrity check"), "{message}"),
+        other => panic!("expected the integrity check to refuse it, got {:?}", other.map(|_| ())),
+    }
+}
