@@ -510,16 +510,19 @@ fn by_configuration_a_node_runs_on_an_external_chain_and_an_s3_store() {
     hardhat.stop();
 }
 
-/// The crash harness: a scripted workload through the node — record imports and EHR
-/// writes (a doctor under a patient's warrant: hash on the chain, EHR into the enclave's
-/// SQLCipher store), one CLI process each — while the node is killed with SIGKILL, or its
+/// The crash harness: a scripted workload through the node — record imports, paid jobs
+/// over them (policy, request with escrow, the node's committee seat releasing the keys,
+/// the enclave's run settling the request), and EHR writes (a doctor under a patient's
+/// warrant: hash on the chain, EHR into the enclave's SQLCipher store), one CLI process
+/// each — while the node is killed with SIGKILL, or its
 /// enclave process alone, at random points, a bounded number of times; after each node
 /// crash it is restarted on the same directory (and its enclave checks the SQLCipher store
 /// whole as it opens it). Then the invariants: every acknowledged import is there with every
 /// version verified; no update is half-applied (every version the chain logs has its
 /// objects in the store and qualifies, for the imports that were cut short too); every
-/// acknowledged EHR is in the store and matches the chain; the chain's blocks still
-/// hash-chain.
+/// acknowledged EHR is in the store and matches the chain; escrowed value is conserved
+/// (AccessControl holds exactly the pending requests' escrow plus the owner's unwithdrawn
+/// earnings); the chain's blocks still hash-chain.
 #[test]
 fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() {
     use rand::RngExt;
@@ -547,7 +550,9 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
         |name: &str| ok(cli(&["key", "new", name])).split_whitespace().last().expect("address").to_string();
     let (hospital, doctor, patient) = (address_of("mercy"), address_of("doc"), address_of("pat"));
     address_of("owner");
-    let mut node = NodeProcess::start(home.path(), &[]);
+    address_of("lab");
+    let serving = ["--committee-member", "1", "--committee-interval", "1"];
+    let mut node = NodeProcess::start(home.path(), &serving);
     let address = node.address.clone();
 
     // A hospital, its doctor, a patient's treatment key and warrant, set up through the node.
@@ -560,7 +565,8 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
     ok(run(with_home(&["patient", "publish-key", "--key", "pat"])));
     ok(run(with_home(&["doctor", "publish-key", "--key", "doc"])));
     let file = |name: &str| home.path().join(name).to_str().expect("path").to_string();
-    let (treatment_key, warrant, ehr) = (file("tk.json"), file("w.json"), file("ehr.json"));
+    let (treatment_key, warrant, ehr, job) = (file("tk.json"), file("w.json"), file("ehr.json"), file("job.json"));
+    std::fs::write(&job, br#"{"job": "cohort_stats", "loinc": "8302-2", "min_cohort": 1}"#).expect("the job file");
     let assign = ["hospital", "treatment-key", "--key", "mercy", "--patient", &patient, "--doctor", &doctor];
     ok(run(with_home(&[&assign[..], &["--out", &treatment_key]].concat())));
     let sign = ["patient", "warrant", "--key", "pat", "--treatment-key", &treatment_key, "--doctor", &doctor];
@@ -573,10 +579,12 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
     // The workload: over and over, import a shipped patient as a record, then write an EHR
     // under the warrant; an operation is acknowledged when its command succeeds.
     let stop = Arc::new(AtomicBool::new(false));
+    // completed rounds: an acknowledged import, its job requested and an acknowledged EHR
+    let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workload = {
-        let (stop, cli) = (stop.clone(), cli.clone());
-        let (home, hospital, treatment_key, warrant, ehr) =
-            (home_arg.clone(), hospital.clone(), treatment_key.clone(), warrant.clone(), ehr.clone());
+        let (stop, rounds, cli) = (stop.clone(), rounds.clone(), cli.clone());
+        let (home, hospital, treatment_key, warrant, ehr, job) =
+            (home_arg.clone(), hospital.clone(), treatment_key.clone(), warrant.clone(), ehr.clone(), job.clone());
         std::thread::spawn(move || {
             let bundles = common::bundles();
             let mut imports: Vec<(usize, Option<String>)> = Vec::new();
@@ -591,6 +599,35 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
                     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
                     stdout.lines().find_map(|l| l.strip_prefix("record   ")).expect("the record id").trim().to_string()
                 });
+                // a paid job over the new record; how far it gets does not matter, the escrow must add up
+                let mut requested = false;
+                if let Some(record) = &record {
+                    let policy = [
+                        "record",
+                        "policy",
+                        "--key",
+                        "owner",
+                        record,
+                        "--charge-gwei",
+                        "1000",
+                        "--start",
+                        "2000-01-01",
+                    ];
+                    let policy: Vec<&str> = policy.iter().copied().chain(["--home", home.as_str()]).collect();
+                    if cli(&policy).status.success() {
+                        let request =
+                            ["share", "request", "--key", "lab", "--records", record, "--job", &job, "--home", &home];
+                        let answer = cli(&request);
+                        let stdout = String::from_utf8_lossy(&answer.stdout).into_owned();
+                        if let Some(id) =
+                            stdout.split_whitespace().nth(1).map(|id| id.trim_end_matches(':').to_string())
+                        {
+                            requested = true;
+                            std::thread::sleep(Duration::from_millis(1200)); // the committee seat polls every second
+                            cli(&["share", "run", "--key", "lab", &id, "--job", &job, "--home", &home]);
+                        }
+                    }
+                }
                 imports.push((n, record));
                 let ehr_id = format!("ehr-{step}");
                 let write = [
@@ -612,6 +649,9 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
                 ];
                 let written = cli(&write).status.success();
                 ehrs.push((ehr_id, written));
+                if requested && written {
+                    rounds.fetch_add(1, Ordering::Relaxed);
+                }
                 if imports.last().is_some_and(|(_, r)| r.is_none()) || !written {
                     // refused while the node was down: try again shortly
                     std::thread::sleep(Duration::from_millis(100));
@@ -634,11 +674,17 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
         } else {
             node.crash();
             node_crashes += 1;
-            node = NodeProcess::start_on(home.path(), &address, &[]);
+            node = NodeProcess::start_on(home.path(), &address, &serving);
         }
         assert!(Instant::now() < deadline, "the harness ran over its time bound");
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // then calm, until one whole round more has been acknowledged (bounded)
+    let rounds_at_last_crash = rounds.load(Ordering::Relaxed);
+    let calm = Instant::now() + Duration::from_secs(120);
+    while rounds.load(Ordering::Relaxed) == rounds_at_last_crash {
+        assert!(Instant::now() < calm, "no round was acknowledged within 120 s of the last crash");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stop.store(true, Ordering::Relaxed);
     let (outcomes, ehrs) = workload.join().expect("the workload thread");
     let acknowledged: Vec<(usize, String)> =
@@ -663,6 +709,26 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
         assert!(stored.contains(&id.as_str()), "acknowledged EHR {id} is missing");
     }
     assert!(checked.as_array().expect("a list").iter().all(|e| e["intact"] == true), "{checked}");
+
+    // escrow is conserved: what AccessControl holds is what it owes
+    let (_, jobs) = node.get("/api/v1/jobs");
+    let jobs = jobs.as_array().expect("a list").clone();
+    let wei = |value: &Value| value.as_str().expect("a decimal").parse::<u128>().expect("wei");
+    let pending: u128 = jobs.iter().filter(|j| j["outcome"] == "pending").map(|j| wei(&j["price_wei"])).sum();
+    let earned: Value =
+        serde_json::from_str(&ok(cli(&["record", "earnings", "--key", "owner", "--json", "--home", &home_arg])))
+            .expect("JSON");
+    let deployment: Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("deployment.json")).expect("deployment")).expect("JSON");
+    let escrow = deployment["shared"]["access_control"].as_str().expect("AccessControl's address");
+    let request = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["{escrow}","latest"]}}"#);
+    let (_, balance) = node.post("/rpc", &request);
+    let balance =
+        u128::from_str_radix(balance["result"].as_str().expect("a balance").trim_start_matches("0x"), 16).expect("hex");
+    let completed = jobs.iter().filter(|j| j["outcome"] == "completed").count();
+    eprintln!("crash harness: {} jobs ({completed} completed); escrow {balance} wei", jobs.len());
+    assert!(!jobs.is_empty(), "no job was requested");
+    assert_eq!(balance, pending + wei(&earned["earned_wei"]), "{} jobs, {completed} completed", jobs.len());
 
     // every acknowledged import is there, whole
     let bundles = common::bundles();
