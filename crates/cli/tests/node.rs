@@ -163,6 +163,20 @@ fn the_api_serves_records_versions_accesses_and_the_catalog_and_refuses_bad_inpu
     });
 }
 
+/// Runs `healthchain ARGS` with the keystore `keys` (passphrase from the environment) and
+/// returns its output.
+fn cli_with_keys(keys: std::path::PathBuf) -> impl Fn(&[&str]) -> std::process::Output + Clone {
+    move |args| {
+        Command::new(env!("CARGO_BIN_EXE_healthchain"))
+            .args(args)
+            .arg("--keystore")
+            .arg(&keys)
+            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
+            .output()
+            .expect("the CLI runs")
+    }
+}
+
 /// Waits for `child` to exit, for at most `limit`; past it, kills it (by its PID) and fails.
 fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
@@ -531,15 +545,7 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
     let home = tempfile::tempdir().expect("temporary directory");
     let home_arg = home.path().to_str().expect("a UTF-8 path").to_string();
     let keys = home.path().join("keys");
-    let cli = move |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_healthchain"))
-            .args(args)
-            .arg("--keystore")
-            .arg(&keys)
-            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .output()
-            .expect("the CLI runs")
-    };
+    let cli = cli_with_keys(keys);
     let run = |args: Vec<String>| cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let ok = |output: std::process::Output| {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -790,15 +796,7 @@ fn a_node_rides_out_its_external_chain_going_away_and_coming_back() {
     let node = NodeProcess::start(home.path(), &[]);
 
     let keys = home.path().join("keys");
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_healthchain"))
-            .args(args)
-            .arg("--keystore")
-            .arg(&keys)
-            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .output()
-            .expect("the CLI runs")
-    };
+    let cli = cli_with_keys(keys);
     assert!(cli(&["key", "new", "owner"]).status.success());
     // the longest shipped history, so the import is still running when the chain goes away
     let (versions, bundle) = common::bundles()
@@ -807,17 +805,9 @@ fn a_node_rides_out_its_external_chain_going_away_and_coming_back() {
         .max()
         .expect("shipped bundles");
     let import = {
-        let (home, keys) = (home.path().to_path_buf(), keys.clone());
+        let (home, bundle, cli) = (home.path().to_str().expect("path").to_string(), bundle.clone(), cli.clone());
         std::thread::spawn(move || {
-            Command::new(env!("CARGO_BIN_EXE_healthchain"))
-                .args(["record", "import", "--key", "owner", "--home"])
-                .arg(&home)
-                .arg(&bundle)
-                .arg("--keystore")
-                .arg(&keys)
-                .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-                .output()
-                .expect("the import runs")
+            cli(&["record", "import", "--key", "owner", "--home", &home, bundle.to_str().expect("path")])
         })
     };
     // the chain goes away mid-import, for a second and a half
