@@ -125,7 +125,8 @@ async fn relay_call(
     ecall: &Ecall,
     body: &[u8],
 ) -> Result<(EcallResult, Vec<u8>), EnclaveError> {
-    let request = encode_relayed(ecall, body);
+    // shared between attempts, not copied for each
+    let request = bytes::Bytes::from(encode_relayed(ecall, body));
     let mut waited = Duration::ZERO;
     let response = loop {
         match client.post(relay).header("content-type", "application/octet-stream").body(request.clone()).send().await {

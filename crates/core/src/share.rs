@@ -253,6 +253,14 @@ impl Job {
 /// Every access request, oldest first, with its outcome (`AccessRequested`,
 /// `AccessCompleted`, `AccessRefunded`: one query each).
 pub async fn jobs(env: &Environment) -> Result<Vec<Job>, ShareError> {
+    requests(env, |_| true).await
+}
+
+/// The requests `wanted` keeps, each with its block's time (read for those only).
+async fn requests(
+    env: &Environment,
+    wanted: impl Fn(&AccessControl::AccessRequested) -> bool,
+) -> Result<Vec<Job>, ShareError> {
     let shared = env.deployment.shared;
     let from = shared.deployed_at_block;
     let conn = &env.connection;
@@ -270,7 +278,7 @@ pub async fn jobs(env: &Environment) -> Result<Vec<Job>, ShareError> {
             .map(|l| l.event.requestId)
             .collect();
     let mut out = Vec::with_capacity(requested.len());
-    for log in requested {
+    for log in requested.into_iter().filter(|log| wanted(&log.event)) {
         let e = &log.event;
         let outcome = match completed.get(&e.requestId) {
             Some(hash) => AccessOutcome::Completed { result_hash: *hash },
@@ -307,7 +315,7 @@ pub async fn jobs(env: &Environment) -> Result<Vec<Job>, ShareError> {
 
 /// Every access request that included `record_id`, in order, with its outcome.
 pub async fn accesses(env: &Environment, record_id: B256) -> Result<Vec<Access>, ShareError> {
-    Ok(jobs(env)
+    Ok(requests(env, |e| e.recordIds.contains(&record_id))
         .await?
         .into_iter()
         .filter_map(|job| {

@@ -81,7 +81,8 @@ pub(crate) async fn enclave_call(
     let request = body(request, MAX_ECALL_BODY)?;
     let (ecall, payload) = decode_relayed::<Ecall>(&request)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_ecall", format!("not a relayed ecall: {e}")))?;
-    let payload = payload.to_vec();
+    // the body is the request's tail: shared, not copied
+    let payload = request.slice(request.len() - payload.len()..);
     let enclave = env.enclave.clone();
     let answer = tokio::task::spawn_blocking(move || enclave.call(&ecall, &payload))
         .await
