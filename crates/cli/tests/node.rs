@@ -778,6 +778,66 @@ fn the_node_survives_sigkill_at_random_points_with_no_acknowledged_write_lost() 
     node.stop();
 }
 
+/// A fault: the chain a node follows goes away and comes back. Node B follows node A's
+/// chain (`[chain] rpc` is A's `/rpc`, with A's contracts); A is stopped and restarted
+/// while a record import runs through B; the import completes once A is back (the CLI's
+/// and B's chain clients, and B's enclave's ledger relay, send reads again whether their
+/// connection was refused or cut off mid-request, and settle a transaction cut off
+/// mid-request by looking it up: `healthchain_ledger::retry`), and the record is whole.
+/// The client side alone, with the chain killed under load, is
+/// `crates/ledger/tests/chain_outage.rs`.
+#[test]
+fn a_node_rides_out_its_external_chain_going_away_and_coming_back() {
+    let chain_home = tempfile::tempdir().expect("temporary directory");
+    let chain_node = NodeProcess::start(chain_home.path(), &[]);
+    let chain_address = chain_node.address.clone();
+    let home = tempfile::tempdir().expect("temporary directory");
+    std::fs::copy(chain_home.path().join("deployment.json"), home.path().join("deployment.json"))
+        .expect("A's contracts");
+    let config = format!("[chain]\nrpc = \"http://{chain_address}/rpc\"\n");
+    std::fs::write(home.path().join(healthchain_core::environment::CONFIG_FILE), config).expect("config");
+    let node = NodeProcess::start(home.path(), &[]);
+
+    let keys = home.path().join("keys");
+    let cli = cli_with_keys(keys);
+    assert!(cli(&["key", "new", "owner"]).status.success());
+    // the longest shipped history, so the import is still running when the chain goes away
+    let (versions, bundle) = common::bundles()
+        .into_iter()
+        .map(|b| (healthchain_fhir::split_into_versions(&std::fs::read(&b).expect("bundle")).expect("bundle").len(), b))
+        .max()
+        .expect("shipped bundles");
+    let import = {
+        let (home, bundle, cli) = (home.path().to_str().expect("path").to_string(), bundle.clone(), cli.clone());
+        std::thread::spawn(move || {
+            cli(&["record", "import", "--key", "owner", "--home", &home, bundle.to_str().expect("path")])
+        })
+    };
+    // the chain goes away mid-import, for a second and a half
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while node.get("/api/v1/catalog").1.as_array().is_none_or(Vec::is_empty) {
+        assert!(Instant::now() < deadline, "the import registered nothing within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!import.is_finished(), "the import is still running when the chain goes away");
+    chain_node.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    let chain_node = NodeProcess::start_on(chain_home.path(), &chain_address, &[]);
+
+    let imported = import.join().expect("the import thread");
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let stdout = String::from_utf8_lossy(&imported.stdout).into_owned();
+    let record = stdout.lines().find_map(|l| l.strip_prefix("record   ")).expect("the record id").trim().to_string();
+    let (status, view) = node.get(&format!("/api/v1/records/{record}"));
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["qualified"].as_u64(), view["versions"].as_array().map(Vec::len)),
+        (Some(versions as u64), Some(versions))
+    );
+    node.stop();
+    chain_node.stop();
+}
+
 /// The portal in headless Chromium (`tests/browser/portal.mjs`, playwright-core from npm,
 /// Debian's chromium; `.ci/run` installs both): a node over the environment the demo left
 /// (three Synthea patients, their records, a paid job, EHRs written under warrants, one

@@ -5,8 +5,10 @@
 //! node runs, it alone opens the embedded chain and the enclave process.
 //!
 //! Both connections ride out a node restart: a request whose connection is refused (the
-//! node is down, so nothing was sent) is retried for up to [`RESTART_PATIENCE`]; a session
-//! the restarted enclave no longer knows is re-established by the session client.
+//! node is down, so nothing was sent) is retried for up to [`RESTART_PATIENCE`]; the chain
+//! connection also resends reads cut off mid-request and looks up a transaction cut off
+//! mid-request before resending it (`healthchain_ledger::retry`); a session the restarted
+//! enclave no longer knows is re-established by the session client.
 
 use std::path::Path;
 use std::time::Duration;

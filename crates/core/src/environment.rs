@@ -215,6 +215,29 @@ impl Environment {
         threshold: usize,
         size: usize,
     ) -> Result<Environment, EnvironmentError> {
+        Self::open_on(home, program, storage, threshold, size, None).await
+    }
+
+    /// Like [`Environment::open`], keeping objects in `store` instead of the store
+    /// `healthchain.toml` names (a backend the configuration cannot name, or one that
+    /// injects faults, as `healthchain_store::testing::with_faults` does for tests).
+    pub async fn open_with_store(
+        home: &Path,
+        program: &EnclaveProgram,
+        storage: ChainStorage,
+        store: Store,
+    ) -> Result<Environment, EnvironmentError> {
+        Self::open_on(home, program, storage, 1, 1, Some(store)).await
+    }
+
+    async fn open_on(
+        home: &Path,
+        program: &EnclaveProgram,
+        storage: ChainStorage,
+        threshold: usize,
+        size: usize,
+        store: Option<Store>,
+    ) -> Result<Environment, EnvironmentError> {
         std::fs::create_dir_all(home).map_err(io(home))?;
         let config = EnvironmentConfig::read(home)?;
         let (chain, connection) = match (&config.chain.rpc, storage) {
@@ -264,7 +287,10 @@ impl Environment {
         };
         let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
 
-        let store = Arc::new(Store::open(&config.store(home))?);
+        let store = Arc::new(match store {
+            Some(store) => store,
+            None => Store::open(&config.store(home))?,
+        });
         let enclave_dir = home.join("enclave");
         let secret = platform_secret(&enclave_dir).map_err(EnvironmentError::Enclave)?;
         let runtime = tokio::runtime::Handle::current();

@@ -277,9 +277,11 @@ impl RecordError {
     /// invalid input.
     pub fn is_failure(&self) -> bool {
         match self {
+            RecordError::Refused(e) => e.is_failure(),
             RecordError::Ledger(e) => e.is_failure(),
             RecordError::Store(e) => e.is_failure(),
             RecordError::Enclave(e) => e.is_failure(),
+            RecordError::Verify(e) => e.is_failure(),
             RecordError::Internal(_) => true,
             _ => false,
         }

@@ -206,18 +206,32 @@ fn a_session_outlives_an_enclave_restart() {
     session.close().unwrap();
 }
 
+/// A stalled enclave (SIGSTOP: alive, never answering): the call times out instead of
+/// hanging, the stalled process is killed and replaced, and the next call of the same
+/// session succeeds on the replacement, which unsealed the same keys (the client checks the
+/// enclave's signature against the report key it trusted before the stall).
 #[test]
 fn stalled_enclave_times_out_instead_of_hanging() {
     let state = tempfile::tempdir().unwrap();
     let mut config = SimulatedConfig::new(PROGRAM, state.path(), PLATFORM);
     config.call_timeout = Duration::from_millis(300);
     let enclave = SimulatedEnclave::launch(config).unwrap();
-    let pid = enclave.pid().unwrap();
-    signal(pid, "-STOP");
-    match enclave.call(&Ecall::Ping, &[]) {
-        Err(EnclaveError::Timeout { restarted: true, .. }) => {}
+    let before = enclave.evidence();
+    let mut session = client::connect(&enclave, EthKey::generate(&mut rand::rng()), trusted(&enclave)).unwrap();
+    let _: Status = session.call(STATUS_APP, &()).unwrap();
+    let stalled = enclave.process_id().unwrap();
+    signal(stalled, "-STOP");
+    match session.call::<_, Status>(STATUS_APP, &()) {
+        Err(ClientError::Enclave(EnclaveError::Timeout { restarted: true, .. })) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
+    assert_eq!(enclave.restarts(), 1);
+    assert_ne!(enclave.process_id(), Some(stalled));
+    assert!(!Path::new(&format!("/proc/{stalled}")).exists(), "the stalled process was killed and reaped");
+    let status: Status = session.call(STATUS_APP, &()).unwrap();
+    assert_eq!(status.measurement, before.measurement);
+    let after = enclave.evidence();
+    assert_eq!((after.report_signer, after.encryption_key), (before.report_signer, before.encryption_key));
     assert_eq!(enclave.call(&Ecall::Ping, &[]).unwrap().0, EcallResult::Pong);
 }
 

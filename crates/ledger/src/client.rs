@@ -11,7 +11,9 @@
 //!    forgets the cached nonce (the next send asks the node for its `pending` count), and a
 //!    refusal that names the nonce or the fee is retried; so a failed submission never leaves
 //!    a nonce gap and concurrent sends from one account are serialized in nonce order (nodes
-//!    that accept only the exact next nonce, like the embedded chain, need that);
+//!    that accept only the exact next nonce, like the embedded chain, need that). The send
+//!    itself is [`Connection::send_raw_transaction`], which settles a send whose fate the
+//!    transport left unknown by looking the transaction up before resending it;
 //! 3. **receipt**: polled with `eth_getTransactionReceipt` (the embedded chain and hardhat both
 //!    answer at once, as they acknowledge a transaction only once it is in a block); a failed
 //!    transaction is replayed with `eth_call` to decode its revert.
@@ -23,39 +25,17 @@ use std::time::{Duration, Instant};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::BlockNumberOrTag;
 use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use alloy_provider::{Provider, RootProvider};
 use alloy_rpc_client::RpcClient;
 use alloy_rpc_types_eth::{Log, TransactionInput, TransactionReceipt, TransactionRequest};
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEvent};
-use alloy_transport::layers::{RetryBackoffLayer, RetryPolicy};
 use healthchain_crypto::signing::EthKey;
 use tokio::sync::Mutex;
 
 use crate::errors::{ContractError, LedgerError, TransportError, revert_data};
-
-/// Retries exactly the requests whose connection was refused (nothing was sent).
-#[derive(Clone, Copy, Debug)]
-struct RefusedConnection;
-
-impl RetryPolicy for RefusedConnection {
-    fn should_retry(&self, error: &alloy_transport::TransportError) -> bool {
-        let alloy_json_rpc::RpcError::Transport(kind) = error else { return false };
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = kind.as_custom().map(|e| e as _);
-        while let Some(error) = cause {
-            if let Some(io) = error.downcast_ref::<std::io::Error>() {
-                return io.kind() == std::io::ErrorKind::ConnectionRefused;
-            }
-            cause = error.source();
-        }
-        false
-    }
-
-    fn backoff_hint(&self, _: &alloy_transport::TransportError) -> Option<Duration> {
-        None
-    }
-}
+use crate::retry::{Delivery, Patience, delivery};
 
 /// Gas added to every estimate on top of 50 % (see [`GasMode::Estimate`]).
 const ESTIMATE_HEADROOM: u64 = 10_000;
@@ -87,6 +67,8 @@ struct ConnectionInner {
     nonces: StdMutex<HashMap<Address, Arc<Mutex<Option<u64>>>>>,
     fees: StdMutex<Option<Fees>>,
     receipt_timeout: Duration,
+    /// How long requests are sent again while the endpoint is away (zero: never).
+    patience: Duration,
 }
 
 /// One Ethereum JSON-RPC endpoint (a node serving one chain): the embedded chain in process,
@@ -112,18 +94,15 @@ impl Connection {
         Self::from_client(RpcClient::new_http(parsed), url.to_string()).await
     }
 
-    /// Like [`Connection::http`], for an endpoint that may be restarting (e.g. a
-    /// `healthchain node` serving its embedded chain): a request whose connection is
-    /// refused is retried every quarter second for up to `patience`. Only refused
-    /// connections are retried; the request never reached the node, so even a transaction
-    /// is safe to send again.
+    /// Like [`Connection::http`], for an endpoint that may go away and come back (a
+    /// `healthchain node` restarting, an external chain node): for up to `patience`, reads
+    /// that fail in transport and requests that never reached the node are sent again with
+    /// backoff, and a transaction whose fate is unknown is looked up before it is resent
+    /// (see [`crate::retry`] and [`Connection::send_raw_transaction`]).
     pub async fn http_following(url: &str, patience: Duration) -> Result<Self, LedgerError> {
-        const EVERY: Duration = Duration::from_millis(250);
         let parsed = url.parse().map_err(|e| LedgerError::InvalidArgument(format!("endpoint URL {url:?}: {e}")))?;
-        let retries = u32::try_from(patience.as_millis() / EVERY.as_millis()).unwrap_or(u32::MAX).max(1);
-        let layer = RetryBackoffLayer::new_with_policy(retries, EVERY.as_millis() as u64, u64::MAX, RefusedConnection);
-        let client = RpcClient::builder().layer(layer).http(parsed);
-        Self::from_client(client, url.to_string()).await
+        let client = RpcClient::builder().layer(Patience(patience)).http(parsed);
+        Self::connect(client, url.to_string(), patience).await
     }
 
     /// Connects to the embedded chain in process (no HTTP).
@@ -133,6 +112,10 @@ impl Connection {
 
     /// Wraps any alloy RPC client; `label` names the endpoint in messages.
     pub async fn from_client(client: RpcClient, label: String) -> Result<Self, LedgerError> {
+        Self::connect(client, label, Duration::ZERO).await
+    }
+
+    async fn connect(client: RpcClient, label: String, patience: Duration) -> Result<Self, LedgerError> {
         let provider = RootProvider::new(client);
         let chain_id = provider.get_chain_id().await?;
         Ok(Connection {
@@ -143,6 +126,7 @@ impl Connection {
                 nonces: StdMutex::new(HashMap::new()),
                 fees: StdMutex::new(None),
                 receipt_timeout: Duration::from_secs(120),
+                patience,
             }),
         })
     }
@@ -237,6 +221,42 @@ impl Connection {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends a signed transaction (`raw`, EIP-2718 encoded) and returns its hash once the
+    /// node has it; the one way transactions are sent (accounts and the node's relay).
+    ///
+    /// A node that answers "already known" has it. When the transport fails after the bytes
+    /// may have been sent (the node stopped mid-request), resending blindly could be refused
+    /// as a nonce reuse and failing blindly would report a transaction that may be mined, so
+    /// the node is asked for the transaction by hash (the lookup waits, within the
+    /// connection's patience, for the node to answer again) and the same bytes are resent
+    /// only if it does not have it. A resend the node refuses is looked up once more, since
+    /// the first send may have landed meanwhile.
+    pub async fn send_raw_transaction(&self, raw: Bytes) -> Result<B256, TransportError> {
+        let hash = keccak256(&raw);
+        let provider = &self.inner.provider;
+        let deadline = Instant::now() + self.inner.patience;
+        let mut resent = false;
+        loop {
+            let error = match provider.client().request::<_, B256>("eth_sendRawTransaction", (&raw,)).await {
+                Ok(hash) => return Ok(hash),
+                Err(error) => error,
+            };
+            if already_known(&error) {
+                return Ok(hash);
+            }
+            if delivery(&error) == Delivery::Answered && !resent {
+                return Err(error);
+            }
+            // any transaction object will do: only whether the node has one matters
+            let found = provider.client().request::<_, serde_json::Value>("eth_getTransactionByHash", (hash,)).await;
+            match found {
+                Ok(tx) if !tx.is_null() => return Ok(hash),
+                Ok(_) if delivery(&error) != Delivery::Answered && Instant::now() < deadline => resent = true,
+                _ => return Err(error),
+            }
         }
     }
 
@@ -527,9 +547,7 @@ impl Account {
                     alloy_consensus::crypto::secp256k1::sign_message(B256::from(**self.secret), tx.signature_hash())
                         .map_err(|e| LedgerError::InvalidArgument(format!("signing failed: {e}")))?;
                 let raw: Bytes = TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into();
-                let sent: Result<B256, TransportError> =
-                    provider.client().request("eth_sendRawTransaction", (raw,)).await;
-                match sent {
+                match self.conn.send_raw_transaction(raw).await {
                     Ok(hash) => {
                         *next = Some(nonce + 1);
                         break hash;
@@ -572,5 +590,87 @@ impl Account {
             });
         }
         Ok(Receipt::from_rpc(&rpc_receipt))
+    }
+}
+
+/// Whether the node refused a transaction because it already has it (geth and the embedded
+/// chain say "already known", others "known transaction" or "already imported").
+fn already_known(error: &TransportError) -> bool {
+    error.as_error_resp().is_some_and(|refusal| {
+        let message = refusal.message.to_ascii_lowercase();
+        ["already known", "known transaction", "already imported"].iter().any(|m| message.contains(m))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::script::{Answer, Script};
+    use serde_json::json;
+
+    const SEND: &str = "eth_sendRawTransaction";
+    const LOOKUP: &str = "eth_getTransactionByHash";
+
+    /// A transaction as `eth_getTransactionByHash` answers it (the client only asks whether
+    /// there is one).
+    fn found() -> serde_json::Value {
+        json!({"hash": keccak256(b"\x02signed"), "blockNumber": "0x1"})
+    }
+
+    /// Sends `raw` over `script` (after the chain id the connection reads) with `patience`.
+    async fn send(script: &Script, patience: Duration) -> Result<B256, TransportError> {
+        let client = RpcClient::new(script.clone(), true);
+        let connection = Connection::connect(client, "script".into(), patience).await.expect("connects");
+        connection.send_raw_transaction(Bytes::from_static(b"\x02signed")).await
+    }
+
+    fn script(answers: impl IntoIterator<Item = (&'static str, Answer)>) -> Script {
+        Script::new([("eth_chainId", Answer::Result(json!("0x7a69")))].into_iter().chain(answers))
+    }
+
+    #[tokio::test]
+    async fn a_send_cut_off_in_transport_is_looked_up_before_it_is_resent() {
+        let hash = keccak256(b"\x02signed");
+        let patience = Duration::from_secs(60);
+        // the node got it: found by hash, not resent
+        let s = script([(SEND, Answer::Reset), (LOOKUP, Answer::Result(found()))]);
+        assert_eq!(send(&s, patience).await.expect("sent"), hash);
+        assert!(s.done());
+        // the node did not: the same bytes again
+        let s =
+            script([(SEND, Answer::Reset), (LOOKUP, Answer::Result(json!(null))), (SEND, Answer::Result(json!(hash)))]);
+        assert_eq!(send(&s, patience).await.expect("sent"), hash);
+        assert!(s.done());
+        // the resend is refused because the first send landed meanwhile: found
+        let s = script([
+            (SEND, Answer::Reset),
+            (LOOKUP, Answer::Result(json!(null))),
+            (SEND, Answer::Refusal("nonce too low")),
+            (LOOKUP, Answer::Result(found())),
+        ]);
+        assert_eq!(send(&s, patience).await.expect("sent"), hash);
+        assert!(s.done());
+        // refused, and not there: the refusal
+        let s = script([
+            (SEND, Answer::Reset),
+            (LOOKUP, Answer::Result(json!(null))),
+            (SEND, Answer::Refusal("insufficient funds")),
+            (LOOKUP, Answer::Result(json!(null))),
+        ]);
+        let refused = send(&s, patience).await.expect_err("refused");
+        assert_eq!(refused.as_error_resp().map(|e| e.message.to_string()).as_deref(), Some("insufficient funds"));
+        // without patience nothing is resent
+        let s = script([(SEND, Answer::Reset), (LOOKUP, Answer::Result(json!(null)))]);
+        assert!(send(&s, Duration::ZERO).await.is_err());
+        assert!(s.done());
+    }
+
+    #[tokio::test]
+    async fn already_known_is_sent_and_a_first_refusal_is_final() {
+        let s = script([(SEND, Answer::Refusal("already known"))]);
+        assert_eq!(send(&s, Duration::from_secs(60)).await.expect("known"), keccak256(b"\x02signed"));
+        let s = script([(SEND, Answer::Refusal("nonce too low: next nonce 3, tx nonce 2"))]);
+        assert!(send(&s, Duration::from_secs(60)).await.is_err());
+        assert_eq!(s.asked(), ["eth_chainId", SEND], "a plain refusal is not looked up");
     }
 }

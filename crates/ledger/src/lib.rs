@@ -12,6 +12,7 @@
 //! | [`events`] | typed event queries (`eth_getLogs` + decoding) for the flows' audit trails |
 //! | [`errors`] | [`ContractError`](errors::ContractError): every custom error of every contract, decoded with its arguments; [`LedgerError`](errors::LedgerError) |
 //! | [`ids`] | the derived values (record id, license id, check-string hash, UpdateLog head, terms hash, hospitals hash, warrant id) and packed words |
+//! | [`retry`] | what is sent again, and when, while an endpoint goes away and comes back ([`Connection::http_following`](client::Connection::http_following)) |
 //! | [`testing`] | the harness: [`Backend`](testing::Backend) = embedded chain or a [`HardhatNode`](testing::HardhatNode) child process |
 //! | [`gas`] | [`gas_table`](gas::gas_table): gas per operation (seed 000 Table 3 and ours) on the embedded chain and an external node |
 //!
@@ -74,6 +75,7 @@ pub mod events;
 pub mod gas;
 pub mod ids;
 mod ledger;
+pub mod retry;
 pub mod testing;
 
 pub use ledger::{

@@ -734,8 +734,7 @@ async fn relay_transaction(
     if raw.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_transaction", "`raw` is empty"));
     }
-    let sent: Result<B256, _> = env.connection.provider().client().request("eth_sendRawTransaction", (raw,)).await;
-    let tx_hash = sent.map_err(|e| match e.as_error_resp() {
+    let tx_hash = env.connection.send_raw_transaction(raw).await.map_err(|e| match e.as_error_resp() {
         Some(refusal) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "rejected",

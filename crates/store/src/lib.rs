@@ -213,6 +213,9 @@ impl Store {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_endpoint(endpoint);
         }
+        // Transient failures (5xx, 429, connection errors) are retried by the client with
+        // object_store's defaults: up to 10 retries, backoff from 100 ms to 15 s, within
+        // 3 minutes. Objects are content-addressed, so a repeated PUT is harmless.
         Ok(Self { backend: Arc::new(builder.build()?), durability: Durability::Service })
     }
 

@@ -176,3 +176,12 @@ pub enum UpdateRefusal {
     #[error("enclave state: {0}")]
     State(String),
 }
+
+impl UpdateRefusal {
+    /// Whether a component failed (the chain, the store or the enclave's sealed state could
+    /// not be used), as opposed to a refusal of the request itself; the same request may
+    /// succeed once the component is back.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, UpdateRefusal::Ledger(_) | UpdateRefusal::Store(_) | UpdateRefusal::State(_))
+    }
+}

@@ -180,6 +180,18 @@ pub enum VerifyError {
     /// The manifest is missing, tampered or malformed.
     #[error("the record's manifest: {0}")]
     Manifest(String),
+    /// The store failed to answer for an object; an outage says nothing about the versions,
+    /// so nothing is concluded.
+    #[error("the object store failed: {0}")]
+    Store(String),
+}
+
+impl VerifyError {
+    /// Whether the chain or the store could not be read, as opposed to a record that is
+    /// unknown or whose manifest does not check out.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, VerifyError::Ledger(_) | VerifyError::Store(_))
+    }
 }
 
 /// Fetches and checks the manifest the registration commits to.
@@ -197,7 +209,10 @@ pub fn verify_record(
     hints: &[VersionHint],
 ) -> Result<VerifyReport, VerifyError> {
     let registration = view.registration(record_id)?.ok_or(VerifyError::UnknownRecord(record_id))?;
-    let manifest = fetch_manifest(objects, &registration).map_err(VerifyError::Manifest)?;
+    let manifest = fetch_for_verify(objects, &registration.manifest_hash.0)?
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| Manifest::parse(&bytes).map_err(|e| e.to_string()))
+        .map_err(VerifyError::Manifest)?;
     let key = manifest.public_key().map_err(|e| VerifyError::Manifest(e.to_string()))?;
     let anchor = HashValue::from_bytes(registration.anchor.as_slice())
         .map_err(|_| VerifyError::Manifest("the registered anchor is not a valid chameleon hash".into()))?;
@@ -219,7 +234,7 @@ pub fn verify_record(
             let previous = DigestChain::resume(record, v.version - 1, previous_digest);
             match hint {
                 None => Some(Unqualified::EntryUnknown),
-                Some(hint) => fetch_entry(objects, &hint.entry)
+                Some(hint) => fetch_for_verify(objects, &hint.entry)?
                     .and_then(|_| check_entry(&anchor, &key, &previous, v.digest, &v.check_string, &hint.entry))
                     .err(),
             }
@@ -239,7 +254,7 @@ pub fn verify_record(
     let mut chain = DigestChain::resume(record, last_logged, previous_digest);
     let mut next = last_logged + 1;
     while let Some(hint) = hint_for(next) {
-        let opens = fetch_entry(objects, &hint.entry)
+        let opens = fetch_for_verify(objects, &hint.entry)?
             .ok()
             .filter(|_| log_consistent)
             .map(|_| chain.append(&entry_digest_of_address(&hint.entry)));
@@ -266,8 +281,24 @@ pub fn verify_record(
 
 /// Fetches an object and checks it against its address.
 pub fn fetch_entry(objects: &mut dyn ObjectFetch, address: &[u8; 32]) -> Result<Vec<u8>, Unqualified> {
-    let name = crate::view::short(address);
+    checked(objects.fetch(address), address)
+}
+
+/// [`fetch_entry`] for [`verify_record`], except that a store that fails stops the
+/// verification instead of making the version unqualified.
+fn fetch_for_verify(
+    objects: &mut dyn ObjectFetch,
+    address: &[u8; 32],
+) -> Result<Result<Vec<u8>, Unqualified>, VerifyError> {
     match objects.fetch(address) {
+        Fetched::Failed(why) => Err(VerifyError::Store(format!("object {}: {why}", crate::view::short(address)))),
+        fetched => Ok(checked(fetched, address)),
+    }
+}
+
+fn checked(fetched: Fetched, address: &[u8; 32]) -> Result<Vec<u8>, Unqualified> {
+    let name = crate::view::short(address);
+    match fetched {
         Fetched::Found(bytes) => Ok(bytes),
         Fetched::Tampered => Err(Unqualified::EntryTampered(name)),
         Fetched::Missing => Err(Unqualified::EntryMissing(name)),
