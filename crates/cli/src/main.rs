@@ -54,18 +54,7 @@ enum Command {
         home: Option<PathBuf>,
     },
     /// Measure healthchain against the papers' figures and the peers, side by side.
-    Bench {
-        /// Suites to run (all when none is named).
-        #[arg(value_enum)]
-        suites: Vec<bench::Suite>,
-        /// Print JSON instead of tables.
-        #[arg(long)]
-        json: bool,
-        /// JSON-RPC URL of an external node to measure beside the embedded chain (its dev
-        /// account 0 must be funded, as hardhat's is).
-        #[arg(long)]
-        rpc: Option<String>,
-    },
+    Bench(bench::BenchArgs),
     /// Manage ledger account keys (encrypted at rest; the passphrase comes from
     /// HEALTHCHAIN_PASSPHRASE or an interactive prompt).
     Key {
@@ -181,6 +170,18 @@ enum Command {
         /// without it the enclave runs its built-in applications only.
         #[arg(long)]
         deployment: Option<PathBuf>,
+        /// For `healthchain bench db|ingest` only: also serve the `ehr` application with
+        /// seed 001 Figure 7's benchmark table and no registration of doctors or hospitals
+        /// checked (`healthchain_ehr::EhrApp::for_benchmarks`), warrants signed for
+        /// --chain-id and --ehr-registry.
+        #[arg(long, conflicts_with = "deployment")]
+        bench_ehr: bool,
+        /// With --bench-ehr: the chain id of the warrants' EIP-712 domain.
+        #[arg(long, requires = "bench_ehr", default_value_t = 31337)]
+        chain_id: u64,
+        /// With --bench-ehr: the `EhrRegistry` address of the warrants' EIP-712 domain.
+        #[arg(long, requires = "bench_ehr", default_value_t = alloy_primitives::Address::ZERO)]
+        ehr_registry: alloy_primitives::Address,
     },
 }
 
@@ -201,9 +202,17 @@ enum FhirCommand {
 
 /// The enclave process: the built-in applications, plus `update`, `share` and `ehr` (the
 /// SQLCipher EHR store, doctors and hospitals checked on the consortium `Directory`; its
-/// database in the enclave's data directory) for a deployment.
-fn enclave_process(deployment: Option<&std::path::Path>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+/// database in the enclave's data directory) for a deployment; or, for `healthchain bench`,
+/// `ehr` for benchmarks only (`bench_ehr`: chain id and `EhrRegistry` address of the
+/// warrants).
+fn enclave_process(
+    deployment: Option<&std::path::Path>,
+    bench_ehr: Option<(u64, alloy_primitives::Address)>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut dispatcher = Dispatcher::default();
+    if let Some((chain_id, ehr_registry)) = bench_ehr {
+        dispatcher.register(Box::new(healthchain_ehr::EhrApp::for_benchmarks(chain_id, ehr_registry)))?;
+    }
     if let Some(path) = deployment {
         let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let deployment: healthchain_ledger::Deployment =
@@ -224,7 +233,7 @@ fn main() -> ExitCode {
         Command::Demo { patients_dir, patients, json, home } => {
             demo::run(&patients_dir, patients, json, home.as_deref()).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
-        Command::Bench { suites, json, rpc } => bench::run(&suites, json, rpc.as_deref()).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Key { command } => keys::run(&cli.keystore, command).map(|()| ExitCode::SUCCESS),
         Command::Record { home, command } => records::run(&cli.keystore, &home, command),
         Command::Share { home, command } => share::run_share(&cli.keystore, &home, command),
@@ -244,7 +253,9 @@ fn main() -> ExitCode {
             crate::output::write(format_args!("{report}"));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::EnclaveProcess { deployment } => enclave_process(deployment.as_deref()),
+        Command::EnclaveProcess { deployment, bench_ehr, chain_id, ehr_registry } => {
+            enclave_process(deployment.as_deref(), bench_ehr.then_some((chain_id, ehr_registry)))
+        }
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error}");

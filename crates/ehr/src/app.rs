@@ -272,6 +272,18 @@ impl EhrApp {
         Self { config, gate, database: None }
     }
 
+    /// The application as the benchmarks run it (`healthchain bench db|ingest` through
+    /// `healthchain enclave-process --bench-ehr`, and in process): seed 001 Figure 7's table
+    /// served and no registration of doctors or hospitals checked ([`UncheckedRegistry`]);
+    /// warrants are still checked, under `chain_id` and `ehr_registry`. Not for a deployment.
+    ///
+    /// [`UncheckedRegistry`]: crate::UncheckedRegistry
+    pub fn for_benchmarks(chain_id: u64, ehr_registry: Address) -> Self {
+        let mut config = EhrConfig::new(chain_id, ehr_registry);
+        config.bench_table = true;
+        Self::new(config, Box::new(crate::auth::UncheckedRegistry))
+    }
+
     /// Replaces the clock warrant periods are checked against.
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.gate.clock = Box::new(clock);
