@@ -4,9 +4,11 @@
 //! (u32 BE) ‖ nonce prefix (7 random bytes)`. Each chunk is the ciphertext of up to
 //! `chunk size` plaintext bytes followed by its 16-byte tag, under nonce
 //! `prefix ‖ chunk index (u32 BE) ‖ last flag` and associated data binding the record id,
-//! the entry index and the chunk index. So a chunk cannot be moved to another position,
-//! entry or record, a truncated entry lacks its last-flagged chunk, and any flipped bit
-//! fails its tag. Every chunk but the last carries exactly `chunk size` bytes.
+//! the entry index, the header's chunk size and the chunk index. So a chunk cannot be moved
+//! to another position, entry or record, a truncated entry lacks its last-flagged chunk, and
+//! any flipped bit fails its tag — the header's included: an entry of one chunk would
+//! otherwise open under any chunk size at least as large as that chunk. Every chunk but the
+//! last carries exactly `chunk size` bytes.
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -105,8 +107,8 @@ pub enum EnvelopeError {
 struct ChunkCipher {
     cipher: Aes256Gcm,
     prefix: [u8; NONCE_PREFIX_LEN],
-    /// Domain tag ‖ record id ‖ entry index ‖ chunk index; built once, the trailing chunk
-    /// index rewritten per chunk.
+    /// Domain tag ‖ record id ‖ entry index ‖ chunk size ‖ chunk index; built once, the
+    /// trailing chunk index rewritten per chunk.
     associated_data: Vec<u8>,
     chunk_size: u32,
     next_chunk: u32,
@@ -115,10 +117,11 @@ struct ChunkCipher {
 impl ChunkCipher {
     fn new(key: &RecordKey, context: EntryContext, chunk_size: u32, prefix: [u8; 7]) -> Self {
         let tag = domain_tag("entry-chunk");
-        let mut associated_data = Vec::with_capacity(tag.len() + 44);
+        let mut associated_data = Vec::with_capacity(tag.len() + 48);
         associated_data.extend_from_slice(tag.as_bytes());
         associated_data.extend_from_slice(&context.record.0);
         associated_data.extend_from_slice(&context.entry_index.to_be_bytes());
+        associated_data.extend_from_slice(&chunk_size.to_be_bytes());
         associated_data.extend_from_slice(&0u32.to_be_bytes());
         Self { cipher: Aes256Gcm::new(&key.0.into()), prefix, associated_data, chunk_size, next_chunk: 0 }
     }

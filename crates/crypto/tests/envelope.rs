@@ -66,6 +66,24 @@ fn reordering_and_misplacement_fail() {
 }
 
 #[test]
+fn a_header_with_another_chunk_size_fails() {
+    // Found by fuzzing (fuzz target `ciphertexts`): the chunk size was not authenticated, so
+    // an entry of one chunk also opened under any larger chunk size in its header.
+    let mut rng = rand::rng();
+    let key = RecordKey::generate(&mut rng);
+    let sealed = envelope::encrypt_entry(&key, context(1), &sample(2500), &mut rng);
+    for chunk_size in [DEFAULT_CHUNK_SIZE + 1, 2 * DEFAULT_CHUNK_SIZE, 4096] {
+        let mut altered = sealed.clone();
+        altered[4..8].copy_from_slice(&chunk_size.to_be_bytes());
+        assert_eq!(
+            envelope::decrypt_entry(&key, context(1), &altered),
+            Err(EnvelopeError::Tampered { chunk: 0 }),
+            "chunk size {chunk_size}"
+        );
+    }
+}
+
+#[test]
 fn streaming_matches_one_shot_and_enforces_chunk_sizes() {
     let mut rng = rand::rng();
     let key = RecordKey::generate(&mut rng);
