@@ -252,8 +252,10 @@ pub fn verify_record(
     // claimed versions beyond the log: never qualified; say whether the check string opens
     let last_logged = logged.last().map_or(0, |v| v.version).max(state.version);
     let mut chain = DigestChain::resume(record, last_logged, previous_digest);
-    let mut next = last_logged + 1;
-    while let Some(hint) = hint_for(next) {
+    // a log the ledger claims is at the highest version number leaves no room after it
+    let mut next = last_logged.checked_add(1);
+    while let Some(version) = next {
+        let Some(hint) = hint_for(version) else { break };
         let opens = fetch_for_verify(objects, &hint.entry)?
             .ok()
             .filter(|_| log_consistent)
@@ -263,7 +265,7 @@ pub fn verify_record(
                 .is_some_and(|check| chameleon::check(&key, &after.message().to_bytes(), &anchor, &check).is_ok())
         });
         versions.push(VersionStatus {
-            version: next,
+            version,
             entry: Some(hint.entry),
             digest: opens.as_ref().map(|after| B256::from(after.head())),
             enclave: None,
@@ -274,7 +276,7 @@ pub fn verify_record(
             Some(after) => chain = after,
             None => break,
         }
-        next += 1;
+        next = version.checked_add(1);
     }
     Ok(VerifyReport { registration, data_type: manifest.data_type, log_consistent, versions })
 }

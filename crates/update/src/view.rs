@@ -206,7 +206,9 @@ impl<'a> ChainView<'a> {
         while from <= latest {
             let to = latest.min(from.saturating_add(MAX_LOG_RANGE - 1));
             found.extend(self.events_between::<E>(ledger, address, topic1, from, to)?);
-            from = to + 1;
+            // the ledger (or a host that lies) may number its latest block u64::MAX
+            let Some(next) = to.checked_add(1) else { break };
+            from = next;
         }
         Ok(found)
     }

@@ -1,14 +1,19 @@
 //! The update crate's decoders and checks refuse bad input with typed errors.
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, Bytes};
+use alloy_sol_types::{SolCall, SolEvent};
 use healthchain_crypto::chameleon;
 use healthchain_crypto::hash::sha256;
 use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
 use healthchain_enclave::protocol::LedgerName;
+use healthchain_ledger::bindings::{RecordRegistry, UpdateLog};
 use healthchain_ledger::{ConsortiumContracts, Deployment, SharedContracts};
-use healthchain_update::history::{Unqualified, check_entry, fold_head};
+use healthchain_update::history::{
+    Fetched, ObjectFetch, Unqualified, VersionHint, check_entry, fold_head, verify_record,
+};
 use healthchain_update::manifest::ManifestError;
 use healthchain_update::{ChainView, LedgerRpc, MAX_LOG_RANGE, Manifest, ReadError};
+use serde_json::json;
 
 fn deployment() -> Deployment {
     Deployment {
@@ -67,6 +72,10 @@ fn chain_reads_map_every_bad_answer_to_a_typed_error() {
     ));
 }
 
+/// Log queries a [`Windowed`] ledger answers before it refuses, as a public endpoint's rate
+/// limit would: a reader that loops fails rather than hangs.
+const MAX_QUERIES: usize = 1_000;
+
 /// A ledger of `latest` blocks with no logs that, like the embedded chain, refuses log
 /// queries over more than `MAX_LOG_RANGE` blocks; remembers the ranges asked for.
 struct Windowed {
@@ -83,6 +92,7 @@ impl LedgerRpc for Windowed {
             Some("eth_blockNumber") => {
                 serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": format!("0x{:x}", self.latest)})
             }
+            Some("eth_getLogs") if self.asked.len() >= MAX_QUERIES => return Err("too many queries".into()),
             Some("eth_getLogs") => {
                 let filter = &request["params"][0];
                 let (from, to) = (quantity(&filter["fromBlock"]), quantity(&filter["toBlock"]));
@@ -113,6 +123,81 @@ fn log_queries_stay_within_the_range_a_ledger_answers() {
         ChainView::new(&mut ahead, &deployment).appended(B256::repeat_byte(7), 3).expect("nothing to read").is_empty()
     );
     assert!(ahead.asked.is_empty());
+}
+
+#[test]
+fn log_queries_end_at_the_highest_block_number() {
+    // Found with the fuzz target `record_verification`: with the latest block at u64::MAX,
+    // the window after the last one started at u64::MAX + 1, which overflowed (wrapping to
+    // block 0 in release builds, so the reads started over without end).
+    let deployment = deployment();
+    let mut ledger = Windowed { latest: u64::MAX, asked: Vec::new() };
+    let found = ChainView::new(&mut ledger, &deployment)
+        .appended(B256::repeat_byte(7), u64::MAX - 5)
+        .expect("one window up to the last block");
+    assert!(found.is_empty());
+    assert_eq!(ledger.asked, vec![(u64::MAX - 5, u64::MAX)]);
+}
+
+/// Answers requests with `answers`, in order, then fails.
+struct Scripted(std::collections::VecDeque<serde_json::Value>);
+
+impl LedgerRpc for Scripted {
+    fn request(&mut self, _: LedgerName, _: &[u8]) -> Result<Vec<u8>, String> {
+        let result = self.0.pop_front().ok_or("no more answers")?;
+        Ok(json!({"jsonrpc": "2.0", "id": 1, "result": result}).to_string().into_bytes())
+    }
+}
+
+/// A store holding one object.
+struct Holding(Vec<u8>);
+
+impl ObjectFetch for Holding {
+    fn fetch(&mut self, address: &[u8; 32]) -> Fetched {
+        if *address == sha256(&self.0) { Fetched::Found(self.0.clone()) } else { Fetched::Missing }
+    }
+}
+
+#[test]
+fn a_log_at_the_highest_version_leaves_no_claimed_version_after_it() {
+    // Found with the fuzz target `record_verification`: an endpoint answering that the
+    // record's log is at version u64::MAX made the first claimed version after it
+    // u64::MAX + 1, which overflowed (in release builds: version 0, reported as claimed).
+    let deployment = deployment();
+    let record_id = B256::repeat_byte(7);
+    let (_, public) = chameleon::keygen(&mut rand::rng());
+    let (anchor, _) = chameleon::hash(&public, b"throw-away", &mut rand::rng());
+    let manifest = Manifest {
+        format: 1,
+        chameleon_key: alloy_primitives::hex::encode(public.to_bytes()),
+        wrapped_key: "00".into(),
+        data_type: "fhir-r4".into(),
+    }
+    .to_bytes();
+    let registered = RecordRegistry::RecordRegistered {
+        recordId: record_id,
+        owner: Address::repeat_byte(8),
+        anchor: B256::from(anchor.to_bytes()),
+        manifestHash: B256::from(sha256(&manifest)),
+    };
+    let log = alloy_rpc_types_eth::Log {
+        inner: alloy_primitives::Log { address: deployment.shared.record_registry, data: registered.encode_log_data() },
+        block_number: Some(1),
+        ..Default::default()
+    };
+    let log_of = UpdateLog::logOfCall::abi_encode_returns(&UpdateLog::Log {
+        head: B256::ZERO,
+        version: u64::MAX,
+        licenseSequence: Default::default(),
+    });
+    let answers = [json!("0x1"), json!([log]), json!(Bytes::from(log_of)), json!("0x1"), json!([])];
+    let mut ledger = Scripted(answers.into());
+    let claimed = VersionHint { version: 0, entry: [1; 32], check_string: [B256::ZERO; 2] };
+    let report =
+        verify_record(&mut ChainView::new(&mut ledger, &deployment), &mut Holding(manifest), record_id, &[claimed])
+            .expect("a report");
+    assert!(!report.log_consistent);
+    assert!(report.versions.is_empty(), "{:?}", report.versions);
 }
 
 #[test]
