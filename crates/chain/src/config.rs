@@ -177,6 +177,11 @@ pub struct ChainConfig {
     /// arrived for a quarter of this time). A lone transaction is never delayed (`k = 1`).
     /// Default 1 ms; zero seals strictly as soon as anything is pending.
     pub batch_wait: std::time::Duration,
+    /// Accounts and storage slots the block producer keeps cached from one block to the next
+    /// (about 100 bytes each); past it, the cache starts again from the committed state after
+    /// the next block, so the producer's memory stays bounded however large the state grows.
+    /// Default 262,144.
+    pub state_cache_entries: usize,
 }
 
 impl Default for ChainConfig {
@@ -198,6 +203,7 @@ impl Default for ChainConfig {
             max_tx_bytes: 128 * 1024,
             max_pool_size: 100_000,
             batch_wait: std::time::Duration::from_millis(1),
+            state_cache_entries: 1 << 18,
         }
     }
 }

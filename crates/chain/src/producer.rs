@@ -120,6 +120,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         evm.ctx.db_mut().view = None; // release the snapshot so redb can reuse its pages
         match result {
             Ok(n) => {
+                evm.ctx.db_mut().cache.trim(shared.config.state_cache_entries);
                 recent[recent_i % recent.len()] = n;
                 recent_i += 1;
                 last_sealed = std::time::Instant::now();

@@ -33,12 +33,28 @@ pub(crate) struct StateCache {
     block_hashes: HashMap<u64, B256>,
 }
 
+/// Block hashes the cache keeps: `BLOCKHASH` reads only the last 256 blocks.
+const MAX_CACHED_BLOCK_HASHES: usize = 1 << 10;
+
 impl StateCache {
     /// Drops everything (after a failed commit the store is the truth again).
     pub(crate) fn clear(&mut self) {
         self.accounts.clear();
         self.code.clear();
         self.block_hashes.clear();
+    }
+
+    /// Keeps at most `max_entries` accounts and slots (and a bounded number of block hashes).
+    /// Call only after a block is committed, when everything the cache holds is also in the
+    /// store: past its bounds it starts again from the store.
+    pub(crate) fn trim(&mut self, max_entries: usize) {
+        let slots: usize = self.accounts.values().map(|a| a.storage.len()).sum();
+        if slots + self.accounts.len() > max_entries {
+            self.accounts.clear();
+        }
+        if self.block_hashes.len() > MAX_CACHED_BLOCK_HASHES {
+            self.block_hashes.clear();
+        }
     }
 
     pub(crate) fn note_block_hash(&mut self, number: u64, hash: B256) {

@@ -319,6 +319,10 @@ pub(crate) struct BlockWrite {
     pub time_offset: u64,
 }
 
+/// The memory redb may keep of the chain file's pages (its default is 1 GiB, which a busy
+/// node fills: a chain's hot state and recent blocks fit well within this).
+const PAGE_CACHE_BYTES: usize = 64 << 20;
+
 /// The redb database.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -331,7 +335,7 @@ impl Store {
         let db = match storage {
             Storage::Dir(dir) => {
                 std::fs::create_dir_all(dir)?;
-                redb::Database::create(dir.join("chain.redb"))?
+                redb::Database::builder().set_cache_size(PAGE_CACHE_BYTES).create(dir.join("chain.redb"))?
             }
             Storage::Memory => redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?,
         };

@@ -226,3 +226,33 @@ async fn logs_are_found_through_the_bloom_index_also_after_it_is_rebuilt() {
     chain.send_raw_transaction(&set).await.expect("set");
     assert_eq!(query(&chain, contract), 4, "new blocks are indexed");
 }
+
+#[tokio::test]
+async fn a_producer_cache_trimmed_after_every_block_reads_the_same_state_back_from_the_store() {
+    // One cached entry at most: after every block the producer starts again from the store,
+    // so each block's balances, nonces and slots come from what the previous block committed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = ChainConfig { state_cache_entries: 1, ..ChainConfig::default() };
+    let chain = Chain::open(config, Storage::Dir(dir.path().into())).expect("open");
+    let alice = dev_signer(0).expect("key");
+    let bob = dev_signer(1).expect("key");
+    let sink = Address::repeat_byte(0x22);
+    let deploy =
+        sign_1559(&alice, CHAIN_ID, 0, TxKind::Create, U256::ZERO, Bytes::from(init_code()), 200_000, 2_000_000_000);
+    let h = chain.send_raw_transaction(&deploy).await.expect("deploy");
+    let contract = chain.transaction_receipt(h).expect("read").expect("receipt").contract_address.expect("address");
+    for i in 1..=20u64 {
+        let set =
+            sign_1559(&alice, CHAIN_ID, i, TxKind::Call(contract), U256::ZERO, set_calldata(i), 100_000, 2_000_000_000);
+        assert!(chain.send_raw_transaction(&set).await.is_ok(), "alice's nonce {i} follows from the store");
+        let paid = chain.send_raw_transaction(&transfer(&bob, CHAIN_ID, i - 1, sink, i)).await;
+        assert!(paid.is_ok(), "bob's nonce {} follows from the store: {paid:?}", i - 1);
+        let slot = chain.storage_at(contract, U256::ZERO, latest()).expect("slot");
+        assert_eq!(U256::from_be_bytes(slot.0), U256::from(i));
+    }
+    assert_eq!(chain.balance(sink, latest()).expect("balance"), U256::from((1..=20u64).sum::<u64>()));
+    assert_eq!(chain.transaction_count(alice.address(), latest()).expect("nonce"), 21);
+    assert_eq!(chain.transaction_count(bob.address(), latest()).expect("nonce"), 20);
+    let head = chain.head();
+    assert_eq!(chain.verify_hash_chain().expect("verify"), head.number + 1);
+}
