@@ -5,18 +5,24 @@
 //! the fault clears. Faults are injected under the real local store
 //! (`healthchain_store::testing::with_faults`), and made real by the OS: a `healthchain`
 //! process whose file size limit (`RLIMIT_FSIZE`) is below an entry's size gets `EFBIG`
-//! ("File too large") when it writes the entry, as on a full disk.
+//! ("File too large") when it writes the entry, as on a full disk. A share whose enclave
+//! meets a failing read is refused as a component failure, not run over fewer versions.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
+use alloy_primitives::U256;
 use common::{bundles, program, runtime};
-use healthchain_core::environment::{ChainStorage, Environment};
+use healthchain_core::environment::{ChainStorage, Environment, committee_member_key};
 use healthchain_core::records::{self, FHIR_R4, OwnedRecord, Owner, RecordError, RecordWallet, wallet_dir};
+use healthchain_core::share::{CommitteeMember, DataUser, ShareError};
 use healthchain_crypto::hash::sha256;
+use healthchain_jobs::JobSpec;
+use healthchain_ledger::contracts::RequestStatus;
 use healthchain_ledger::testing::{HardhatNode, dev_key};
+use healthchain_share::ShareRefusal;
 use healthchain_store::Store;
 use healthchain_store::testing::with_faults;
 use healthchain_update::UpdateRefusal;
@@ -204,4 +210,46 @@ fn an_import_that_meets_a_real_file_size_limit_fails_typed_and_the_retry_complet
     assert!(String::from_utf8_lossy(&verify.stdout).contains(&format!("{0} of {0} versions qualified", at + 1)));
     assert_store_whole(&home.path().join("objects"));
     hardhat.stop();
+}
+
+/// A share whose enclave cannot read the store fails as a component failure, pays no one and
+/// leaves the request pending; once the store works the same request runs over every version
+/// (a failed read must not make a version drop out of the computation as if it were missing).
+#[test]
+fn a_share_that_meets_a_failing_store_fails_typed_and_the_retry_uses_every_version() {
+    let home = tempfile::tempdir().expect("temporary directory");
+    runtime().block_on(async {
+        let (store, faults) = with_faults(Store::local(home.path().join("objects")).expect("the store"));
+        let env = Environment::open_with_store(home.path(), &program(), ChainStorage::Memory, store)
+            .await
+            .expect("environment");
+        let bundle = std::fs::read(&bundles()[0]).expect("a shipped bundle");
+        let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
+        let record = owner.import(&bundle, None, |_, _| {}).await.expect("the import");
+        let versions = record.versions.len() as u64;
+        let now = env.connection.timestamp().await.expect("chain time") as u32;
+        owner.set_policy(record.record_id, 1_000_000, now - 60, now + 86_400).await.expect("a policy");
+        let user = DataUser::new(&env, dev_key(40)).await.expect("data user");
+        let job = br#"{"job": "cohort_stats", "loinc": "8302-2", "group_by": ["sex"]}"#;
+        let id = user.request(&[record.record_id], &JobSpec::parse(job).expect("a job")).await.expect("request");
+        let member = CommitteeMember::new(&env, committee_member_key(0), env.committee_share(0).expect("share"))
+            .await
+            .expect("committee member");
+        assert_eq!(member.serve_pending().await.expect("the key share"), vec![id]);
+
+        // the data user reads the index (one get per version), then the enclave fetches the
+        // manifest and the entries: the first entry's read fails
+        faults.fail_every_nth_get(versions + 2);
+        let error = user.run(id, job).await.expect_err("a read fails in the enclave");
+        assert!(matches!(error, ShareError::Refused(ShareRefusal::Store(_))), "{error:?}");
+        assert!(error.is_failure() && error.to_string().contains("input/output error"), "{error}");
+        let request = user.ledger().access().request_of(U256::from(id)).await.expect("the request");
+        assert_eq!(request.status, RequestStatus::Pending, "nothing settled");
+        assert_eq!(owner.earnings().await.expect("earnings"), U256::ZERO, "nobody paid");
+
+        faults.clear();
+        let accepted = user.run(id, job).await.expect("the same request, once the store works");
+        assert_eq!((accepted.records[0].qualified, accepted.records[0].total), (versions, versions));
+        assert_eq!(owner.earnings().await.expect("earnings"), U256::from(1_000_000u64) * U256::from(1_000_000_000u64));
+    });
 }

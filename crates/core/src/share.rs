@@ -94,6 +94,7 @@ impl ShareError {
     /// invalid input.
     pub fn is_failure(&self) -> bool {
         match self {
+            ShareError::Refused(e) => e.is_failure(),
             ShareError::Ledger(e) => e.is_failure(),
             ShareError::Store(e) => e.is_failure(),
             ShareError::Enclave(e) => e.is_failure(),

@@ -101,7 +101,7 @@ pub async fn query_range<E: SolEvent>(
     let mut out = Vec::new();
     let mut start = from_block;
     while start <= to_block {
-        let end = (start + LOG_WINDOW - 1).min(to_block);
+        let end = start.saturating_add(LOG_WINDOW - 1).min(to_block);
         let mut filter =
             Filter::new().address(address).event_signature(E::SIGNATURE_HASH).from_block(start).to_block(end);
         if let Some(t) = topics.0[0] {
@@ -124,7 +124,9 @@ pub async fn query_range<E: SolEvent>(
                 log_index: log.log_index.unwrap_or_default(),
             });
         }
-        start = end + 1;
+        // a node (or a caller) may number the last block u64::MAX
+        let Some(next) = end.checked_add(1) else { break };
+        start = next;
     }
     Ok(out)
 }

@@ -2,7 +2,7 @@
 
 use alloy_primitives::B256;
 use healthchain_ledger::bindings::RecordRegistry;
-use healthchain_ledger::events::{EventCursor, Topics};
+use healthchain_ledger::events::{EventCursor, Topics, query_range};
 use healthchain_ledger::testing::{Backend, dev_key};
 use healthchain_ledger::{DeployParams, Ledger, deploy};
 
@@ -46,4 +46,20 @@ async fn cursor_delivers_each_event_once_after_confirmations_and_resumes() {
     let anchors: Vec<B256> = rest.iter().map(|e| e.event.anchor).collect();
     assert_eq!(anchors, vec![B256::repeat_byte(2), B256::repeat_byte(3)]);
     assert!(resumed.poll(&connection).await.unwrap().is_empty(), "nothing twice");
+}
+
+#[tokio::test]
+async fn a_range_ending_at_the_last_block_number_ends() {
+    let backend = Backend::embedded().unwrap();
+    let connection = backend.connect().await.unwrap();
+    let deployment = deploy(&connection.account(&dev_key(0)), None, &DeployParams::default()).await.unwrap().deployment;
+    let registry = deployment.shared.record_registry;
+    // The window after block u64::MAX used to wrap to block 0 and scan the whole range again.
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        query_range::<RecordRegistry::RecordRegistered>(&connection, registry, Topics::any(), u64::MAX - 1, u64::MAX),
+    )
+    .await
+    .expect("the scan ends");
+    assert!(found.unwrap().is_empty());
 }

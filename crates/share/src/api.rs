@@ -174,3 +174,11 @@ pub enum ShareRefusal {
     #[error("object store: {0}")]
     Store(String),
 }
+
+impl ShareRefusal {
+    /// Whether a component failed (the chain or the store could not be read), as opposed to
+    /// a refusal of the request itself; the same request may succeed once it is back.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, ShareRefusal::Ledger(_) | ShareRefusal::Store(_))
+    }
+}

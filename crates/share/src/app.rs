@@ -217,8 +217,7 @@ impl ShareApp {
             let record_id = granted.record_ids[k];
             let state = &batch.logs[k - batch.start];
             let mut prefetched = Prefetched { objects: &mut batch.objects, fallback: &mut objects };
-            let record = verify::fetch_record(&facts, state, &mut prefetched, record_id, hints_of(record_id))
-                .map_err(|why| ShareRefusal::Record { record: record_id, why })?;
+            let record = verify::fetch_record(&facts, state, &mut prefetched, record_id, hints_of(record_id))?;
             let owner = record.registration().owner;
             let policy = &granted.policies[k];
             if owner != policy.owner {

@@ -234,7 +234,9 @@ impl<'a> LogReader<'a> {
             while from <= latest {
                 let to = latest.min(from.saturating_add(MAX_LOG_RANGE - 1));
                 self.window::<E>(ledger, address, chunk, from, to, &mut found)?;
-                from = to + 1;
+                // the ledger (or a host that lies) may number its latest block u64::MAX
+                let Some(next) = to.checked_add(1) else { break };
+                from = next;
             }
         }
         Ok(found)

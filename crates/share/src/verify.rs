@@ -1,6 +1,6 @@
 //! Which versions of the requested records are qualified: the check
 //! [`healthchain_update::verify_record`] makes for anyone, assembled from the same parts
-//! ([`fold_head`], [`check_entry`], [`fetch_entry`], [`fetch_manifest`]) so that the
+//! ([`fold_head`], [`check_entry`], [`fetch_checked`]) so that the
 //! definition of "qualified" stays in one place, but read in bulk.
 //!
 //! `verify_record` reads one record's registration and log entries with two event queries,
@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use crate::api::ShareRefusal;
 use alloy_primitives::B256;
 use healthchain_crypto::chameleon::{HashValue, PublicKey};
 use healthchain_crypto::record::{DigestChain, RecordId};
@@ -22,7 +23,7 @@ use healthchain_ledger::Deployment;
 use healthchain_ledger::bindings::{RecordRegistry, UpdateLog};
 use healthchain_ledger::contracts::LogState;
 use healthchain_update::Manifest;
-use healthchain_update::history::{ObjectFetch, VersionHint, check_entry, fetch_entry, fetch_manifest, fold_head};
+use healthchain_update::history::{ObjectFetch, VersionHint, check_entry, fetch_checked, fold_head};
 use healthchain_update::view::{LoggedVersion, ReadError, Registration};
 
 use crate::reads::LogReader;
@@ -107,37 +108,42 @@ pub fn objects_needed(facts: &ChainFacts, record_id: B256, hints: &[VersionHint]
 /// Reads what checking `record_id` as `verify_record` does needs: its registration (from
 /// `facts`), manifest and every logged version's entry. `state` is its `UpdateLog` state
 /// as read from the chain; `hints` are the store's entry locations (untrusted). Fails,
-/// saying why, when the record cannot be verified at all.
+/// saying why, when the record cannot be verified at all, and when the store fails (a
+/// version must not drop out of the computation because a read failed once).
 pub fn fetch_record(
     facts: &ChainFacts,
     state: &LogState,
     objects: &mut dyn ObjectFetch,
     record_id: B256,
     hints: &[VersionHint],
-) -> Result<FetchedRecord, String> {
-    let registration = *facts.registrations.get(&record_id).ok_or("it is not registered")?;
-    let manifest = fetch_manifest(objects, &registration).map_err(|e| format!("its manifest: {e}"))?;
-    let key = manifest.public_key().map_err(|e| format!("its manifest: {e}"))?;
+) -> Result<FetchedRecord, ShareRefusal> {
+    let refuse = |why: String| ShareRefusal::Record { record: record_id, why };
+    let registration = *facts.registrations.get(&record_id).ok_or_else(|| refuse("it is not registered".into()))?;
+    let manifest = fetch_checked(objects, &registration.manifest_hash.0)
+        .map_err(|e| ShareRefusal::Store(format!("record {record_id}'s manifest: {e}")))?
+        .map_err(|e| refuse(format!("its manifest: {e}")))?;
+    let manifest = Manifest::parse(&manifest).map_err(|e| refuse(format!("its manifest: {e}")))?;
+    let key = manifest.public_key().map_err(|e| refuse(format!("its manifest: {e}")))?;
     let anchor = HashValue::from_bytes(registration.anchor.as_slice())
-        .map_err(|_| "its registered anchor is not a valid chameleon hash")?;
+        .map_err(|_| refuse("its registered anchor is not a valid chameleon hash".into()))?;
     let logged = facts.appended.get(&record_id).map(Vec::as_slice).unwrap_or_default();
     let log_consistent = logged.len() as u64 == state.version
         && logged.iter().enumerate().all(|(i, v)| v.version == i as u64 + 1)
         && fold_head(B256::ZERO, logged) == state.head;
-    let entries = if log_consistent {
-        logged
-            .iter()
-            .map(|v| {
-                (
-                    *v,
-                    hinted(hints, v.version)
-                        .and_then(|h| fetch_entry(objects, &h.entry).ok().map(|bytes| (h.entry, bytes))),
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut entries = Vec::new();
+    if log_consistent {
+        entries.reserve(logged.len());
+        for v in logged {
+            let entry = match hinted(hints, v.version) {
+                Some(h) => fetch_checked(objects, &h.entry)
+                    .map_err(|e| ShareRefusal::Store(format!("record {record_id} version {}: {e}", v.version)))?
+                    .ok()
+                    .map(|bytes| (h.entry, bytes)),
+                None => None,
+            };
+            entries.push((*v, entry));
+        }
+    }
     Ok(FetchedRecord { registration, manifest, key, anchor, entries, logged: logged.len() as u64 })
 }
 

@@ -261,9 +261,11 @@ impl UpdateApp {
         } else {
             view.appended(record_id, verified.block)?.into_iter().filter(|v| v.version > verified.version).collect()
         };
-        let in_order = news.iter().enumerate().all(|(i, v)| v.version == verified.version + 1 + i as u64);
+        // checked: the versions come from the host and may sit at u64::MAX
+        let in_order =
+            news.iter().enumerate().all(|(i, v)| v.version.checked_sub(verified.version) == Some(i as u64 + 1));
         if !in_order
-            || verified.version + news.len() as u64 != log.version
+            || verified.version.checked_add(news.len() as u64) != Some(log.version)
             || fold_head(verified.head, &news) != log.head
         {
             return Err(UpdateRefusal::UnqualifiedHistory {
@@ -318,7 +320,12 @@ impl UpdateApp {
         let validated = healthchain_fhir::validate_update(&request.entry, record_context).map_err(fhir_refusal)?;
         let added = RecordContext::from_versions([&validated]);
 
-        let version = verified.version + 1;
+        let Some(version) = verified.version.checked_add(1) else {
+            return Err(UpdateRefusal::UnqualifiedHistory {
+                version: verified.version,
+                why: "the log has no version number left".into(),
+            });
+        };
         let rng = &mut rand::rng();
         let entry_context = EntryContext { record, entry_index: version };
         let ciphertext = envelope::encrypt_entry(&record_key, entry_context, &request.entry, rng);

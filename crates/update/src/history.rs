@@ -209,7 +209,7 @@ pub fn verify_record(
     hints: &[VersionHint],
 ) -> Result<VerifyReport, VerifyError> {
     let registration = view.registration(record_id)?.ok_or(VerifyError::UnknownRecord(record_id))?;
-    let manifest = fetch_for_verify(objects, &registration.manifest_hash.0)?
+    let manifest = fetch_checked(objects, &registration.manifest_hash.0)?
         .map_err(|e| e.to_string())
         .and_then(|bytes| Manifest::parse(&bytes).map_err(|e| e.to_string()))
         .map_err(VerifyError::Manifest)?;
@@ -234,7 +234,7 @@ pub fn verify_record(
             let previous = DigestChain::resume(record, v.version - 1, previous_digest);
             match hint {
                 None => Some(Unqualified::EntryUnknown),
-                Some(hint) => fetch_for_verify(objects, &hint.entry)?
+                Some(hint) => fetch_checked(objects, &hint.entry)?
                     .and_then(|_| check_entry(&anchor, &key, &previous, v.digest, &v.check_string, &hint.entry))
                     .err(),
             }
@@ -256,7 +256,7 @@ pub fn verify_record(
     let mut next = last_logged.checked_add(1);
     while let Some(version) = next {
         let Some(hint) = hint_for(version) else { break };
-        let opens = fetch_for_verify(objects, &hint.entry)?
+        let opens = fetch_checked(objects, &hint.entry)?
             .ok()
             .filter(|_| log_consistent)
             .map(|_| chain.append(&entry_digest_of_address(&hint.entry)));
@@ -286,9 +286,9 @@ pub fn fetch_entry(objects: &mut dyn ObjectFetch, address: &[u8; 32]) -> Result<
     checked(objects.fetch(address), address)
 }
 
-/// [`fetch_entry`] for [`verify_record`], except that a store that fails stops the
-/// verification instead of making the version unqualified.
-fn fetch_for_verify(
+/// [`fetch_entry`], except that a store that fails is an error of its own (the caller stops
+/// and can retry) instead of making the version unqualified.
+pub fn fetch_checked(
     objects: &mut dyn ObjectFetch,
     address: &[u8; 32],
 ) -> Result<Result<Vec<u8>, Unqualified>, VerifyError> {
