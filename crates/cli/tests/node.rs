@@ -482,9 +482,9 @@ fn patient_names(bundle: &std::path::Path) -> Vec<String> {
 }
 
 /// `healthchain.toml` points the node at external services: a hardhat node as the chain
-/// (contracts deployed there on first start) and moto's S3 server as the store; the demo,
-/// run on the node's directory, goes through the node onto both, and nothing lands in the
-/// directory's embedded chain or local objects.
+/// (contracts deployed there on first start) and s3s-fs (a real S3 server) as the store; the
+/// demo, run on the node's directory, goes through the node onto both, and nothing lands in
+/// the directory's embedded chain or local objects.
 #[test]
 fn by_configuration_a_node_runs_on_an_external_chain_and_an_s3_store() {
     let rt = common::runtime();

@@ -219,6 +219,15 @@ impl Store {
         Ok(Self { backend: Arc::new(builder.build()?), durability: Durability::Service })
     }
 
+    /// Checks that the backend answers and its bucket exists, so a misconfigured store fails
+    /// when it is opened rather than at the first write (some S3-compatible servers create a
+    /// missing bucket on the first PUT instead of refusing it). Lists a prefix nothing is
+    /// stored under: one request, whatever the store holds.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.backend.list_with_delimiter(Some(&ObjectPath::from("healthchain-check"))).await?;
+        Ok(())
+    }
+
     /// Objects in memory, gone when the store is dropped (tests).
     pub fn memory() -> Self {
         Self { backend: Arc::new(InMemory::new()), durability: Durability::Volatile }

@@ -1,12 +1,12 @@
 //! Test support: a real S3-compatible server for tests of the S3 backend ([`S3Server`]), and
 //! a backend that injects storage faults under a real one ([`with_faults`]).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,65 +19,117 @@ use object_store::{
 
 use crate::{S3Config, Store};
 
-/// A moto S3 server child process on a loopback port, killed by its PID when dropped.
-pub struct S3Server {
-    child: Child,
-    port: u16,
-}
+/// The S3 server the tests run: `s3s-fs`, an S3 implementation backed by the file system,
+/// from crates.io, pinned (`.ci/run` installs it with [`S3S_FS_INSTALL`]).
+pub const S3S_FS: &str = "s3s-fs";
+
+/// How to install [`S3S_FS`] at the pinned version.
+pub const S3S_FS_INSTALL: &str = "cargo install --locked s3s-fs@0.14.1 --features binary";
 
 /// The bucket [`S3Server::start`] creates.
 pub const BUCKET: &str = "healthchain";
 
+const ACCESS_KEY: &str = "healthchain-test";
+const SECRET_KEY: &str = "healthchain-test-secret";
+
+/// How long [`S3Server::start`] waits for the server to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An `s3s-fs` S3 server child process on a loopback port, serving a fresh temporary
+/// directory with authentication on; killed by its PID when dropped, and the directory
+/// removed.
+pub struct S3Server {
+    child: Child,
+    address: SocketAddr,
+    /// The server's root: one directory per bucket. Dropped after the child is killed.
+    _root: tempfile::TempDir,
+}
+
 impl S3Server {
-    /// Starts moto's S3 server (`python3 -m moto.server`, installed by
-    /// `pip install -r tools/requirements-test.txt`) on a free loopback port, waits (at most
-    /// 30 s) until it accepts connections, and creates the bucket [`BUCKET`].
+    /// Starts [`S3S_FS`] on 127.0.0.1 on a port the system picks (the server reports it), on
+    /// a fresh temporary root holding the bucket [`BUCKET`] (a bucket is a directory of the
+    /// root), and waits (at most 30 s) until it accepts connections.
     pub fn start() -> Result<S3Server, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free loopback port: {e}"))?
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        let root = tempfile::Builder::new()
+            .prefix("healthchain-s3s-")
+            .tempdir()
+            .map_err(|e| format!("no temporary directory for the S3 test server: {e}"))?;
+        std::fs::create_dir(root.path().join(BUCKET)).map_err(|e| format!("creating bucket {BUCKET}: {e}"))?;
+        let mut child = Command::new(S3S_FS)
+            .args(["--host", "127.0.0.1", "--port", "0", "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(root.path())
+            // the line announcing the address is logged at INFO
+            .env("RUST_LOG", "s3s_fs=info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot run python3: {e}"))?;
-        let mut server = S3Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
+            .map_err(|e| {
+                format!("cannot run the S3 test server `{S3S_FS}` ({e}); install it with: {S3S_FS_INSTALL}")
+            })?;
+
+        // Everything the server prints, kept for error messages; its output is drained until
+        // it exits so it never blocks on a full pipe.
+        let output = Arc::new(Mutex::new(String::new()));
+        let (announced, address) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let kept = output.clone();
+        let stdout_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("server is running at http://").nth(1)
+                    && let Ok(address) = rest.trim().parse::<SocketAddr>()
+                {
+                    let _ = announced.send(address);
+                }
+                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        let kept = output.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push_str(&text);
+        });
+        // what it printed, once it has exited (its pipes are closed then)
+        let printed = |output: &Mutex<String>| {
+            let _ = stdout_reader.join();
+            let _ = stderr_reader.join();
+            let printed = output.lock().unwrap_or_else(|e| e.into_inner()).trim().to_string();
+            if printed.is_empty() { "(nothing)".to_string() } else { printed }
+        };
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let address = loop {
+            match address.recv_timeout(Duration::from_millis(100)) {
+                Ok(address) => break address,
+                Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(100)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!(
-                    "the S3 test server exited ({status}); install it with: python3 -m pip install -r tools/requirements-test.txt"
+                    "the S3 test server `{S3S_FS}` exited ({status}) before listening; it printed:\n{}\n\
+                     (install it with: {S3S_FS_INSTALL})",
+                    printed(&output)
                 ));
             }
             if Instant::now() > deadline {
-                return Err("the S3 test server did not start within 30 s".into());
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the S3 test server `{S3S_FS}` did not listen within {} s; it printed:\n{}",
+                    START_TIMEOUT.as_secs(),
+                    printed(&output)
+                ));
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server.create_bucket(BUCKET)?;
+        };
+        let server = S3Server { child, address, _root: root };
+        TcpStream::connect_timeout(&server.address, Duration::from_secs(5))
+            .map_err(|e| format!("the S3 test server does not accept connections on {}: {e}", server.address))?;
         Ok(server)
-    }
-
-    /// Creates a bucket.
-    pub fn create_bucket(&mut self, bucket: &str) -> Result<(), String> {
-        let io = |e: std::io::Error| format!("creating bucket {bucket}: {e}");
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(io)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-        let port = self.port;
-        write!(
-            stream,
-            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .map_err(io)?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).map_err(io)?;
-        match answer.split_whitespace().nth(1) {
-            Some("200") => Ok(()),
-            _ => Err(format!("creating bucket {bucket}: {}", answer.lines().next().unwrap_or("no answer"))),
-        }
     }
 
     /// A configuration for [`BUCKET`] (plain HTTP allowed: the server is on loopback).
@@ -85,9 +137,9 @@ impl S3Server {
         S3Config {
             bucket: BUCKET.into(),
             region: "us-east-1".into(),
-            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
-            access_key_id: "test".into(),
-            secret_access_key: "test".into(),
+            endpoint: Some(format!("http://{}", self.address)),
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
             allow_http: true,
         }
     }
@@ -95,6 +147,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
+        // this child only, by its PID
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

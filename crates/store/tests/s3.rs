@@ -1,5 +1,6 @@
-//! The store against a real S3-compatible service: moto's S3 server (`pip install
-//! 'moto[server]'`, which `.ci/run` does), started on a free loopback port and stopped by PID.
+//! The store against a real S3-compatible service: `s3s-fs` 0.14.1, an S3 server backed by
+//! the file system, from crates.io (`cargo install --locked s3s-fs@0.14.1 --features binary`,
+//! which `.ci/run` does), started on a free loopback port and stopped by PID.
 
 use healthchain_store::testing::S3Server;
 use healthchain_store::{ObjectAddress, S3Config, Store, StoreError};
@@ -43,7 +44,9 @@ async fn a_missing_bucket_or_a_refused_plain_http_endpoint_is_an_error() {
     let server = S3Server::start().unwrap();
     let missing_bucket = S3Config { bucket: "no-such-bucket".into(), ..server.config() };
     let store = Store::s3(&missing_bucket).unwrap();
-    assert!(matches!(store.put(b"x".to_vec()).await, Err(StoreError::Backend(_))));
+    let error = store.check().await.expect_err("the bucket does not exist");
+    assert!(matches!(error, StoreError::Backend(_)) && error.to_string().contains("NoSuchBucket"), "{error}");
+    Store::s3(&server.config()).unwrap().check().await.expect("the configured bucket exists");
     let plain_http_refused = S3Config { allow_http: false, ..server.config() };
     let store = Store::s3(&plain_http_refused).unwrap();
     assert!(matches!(store.put(b"x".to_vec()).await, Err(StoreError::Backend(_))));
