@@ -7,8 +7,12 @@
 #
 #   tools/fuzz.sh                              # every target, 30 s each
 #   FUZZ_SECONDS=60 tools/fuzz.sh json_rpc     # chosen targets
+#
+# The fuzz build goes to fuzz/target, or FUZZ_TARGET_DIR: not the workspace's
+# CARGO_TARGET_DIR, since nothing of a sanitized nightly build can be shared with it.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/target}"
 
 seconds="${FUZZ_SECONDS:-30}"
 cargo_fuzz_version="0.13.2"
@@ -23,7 +27,7 @@ echo "== build (cargo +nightly fuzz build -O -a)"
 cargo +nightly fuzz build -O -a
 
 host="$(rustc +nightly -vV | sed -n 's/^host: //p')"
-binaries="target/$host/release"
+binaries="$CARGO_TARGET_DIR/$host/release"
 run="target/fuzz-run"
 rm -rf "$run"
 mkdir -p "$run"
