@@ -114,11 +114,16 @@ pub(crate) fn run(options: &Options) -> Result<SuiteReport, BenchError> {
         Figure::new("requests per second", Unit::PerSecond, Stat::single(all as f64 / seconds))
             .goal(Goal::AtLeast(10_000.0)),
     );
-    report.figures.push(Figure::new("node memory, resident (median [min–max])", Unit::MiB, memory.resident));
+    report.figures.push(Figure::new("node memory, resident (median [min–max])", Unit::MiB, memory.resident()));
     report.figures.push(Figure::new(
-        "node memory growth, start to end of the load",
+        "node memory growth, first half of the load",
         Unit::MiB,
-        Stat::single(memory.growth),
+        Stat::single(memory.growth(0.0, 0.5)),
+    ));
+    report.figures.push(Figure::new(
+        "node memory growth, second half of the load",
+        Unit::MiB,
+        Stat::single(memory.growth(0.5, 1.0)),
     ));
     report.notes.push(format!("{all} requests in {seconds:.0} s, measured after all clients had started (goose)"));
     report
@@ -131,6 +136,17 @@ pub(crate) fn run(options: &Options) -> Result<SuiteReport, BenchError> {
         y_label: "ms".into(),
         kind: PlotKind::Bars { categories },
         series: vec![latency],
+    });
+    report.plots.push(Plot {
+        name: "load_memory".into(),
+        title: format!("{clients} concurrent clients: the node's resident memory"),
+        x_label: "seconds into the load".into(),
+        y_label: "MiB".into(),
+        kind: PlotKind::Lines,
+        series: vec![Series {
+            name: "node (with its embedded chain)".into(),
+            points: memory.samples.iter().map(|&(t, mib)| (t, Stat::single(mib))).collect(),
+        }],
     });
     Ok(report)
 }
@@ -383,22 +399,22 @@ impl Drop for NodeProcess {
 /// Samples a process's resident memory every 100 ms while the load runs.
 struct MemoryProbe {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Vec<f64>>,
+    task: tokio::task::JoinHandle<Vec<(f64, f64)>>,
 }
 
-/// Resident memory over the run: its spread, and how much it grew from start to end.
+/// Resident memory over the run: (seconds since the start, MiB) every 100 ms.
 struct Memory {
-    resident: Stat,
-    growth: f64,
+    samples: Vec<(f64, f64)>,
 }
 
 impl MemoryProbe {
     fn start(pid: u32) -> MemoryProbe {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let mut samples = Vec::new();
             while !*stopped.borrow() {
-                samples.extend(resident_mib(pid));
+                samples.extend(resident_mib(pid).map(|mib| (started.elapsed().as_secs_f64(), mib)));
                 let _ = tokio::time::timeout(Duration::from_millis(100), stopped.changed()).await;
             }
             samples
@@ -408,12 +424,26 @@ impl MemoryProbe {
 
     async fn stop(self) -> Memory {
         let _ = self.stop.send(true);
-        let samples = self.task.await.unwrap_or_default();
-        let growth = match (samples.first(), samples.last()) {
+        Memory { samples: self.task.await.unwrap_or_default() }
+    }
+}
+
+impl Memory {
+    fn resident(&self) -> Stat {
+        Stat::of(self.samples.iter().map(|&(_, mib)| mib).collect())
+    }
+
+    /// How much it grew between two points of the run, given as fractions of its length:
+    /// memory that is bounded stops growing once the caches have filled.
+    fn growth(&self, from: f64, to: f64) -> f64 {
+        let at = |fraction: f64| {
+            let i = ((self.samples.len() as f64 - 1.0) * fraction).round() as usize;
+            self.samples.get(i).map(|&(_, mib)| mib)
+        };
+        match (at(from), at(to)) {
             (Some(first), Some(last)) => last - first,
             _ => f64::NAN,
-        };
-        Memory { resident: Stat::of(samples), growth }
+        }
     }
 }
 
