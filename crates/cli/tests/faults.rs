@@ -12,6 +12,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 
 use alloy_primitives::U256;
 use common::{bundles, program, runtime};
@@ -24,7 +25,7 @@ use healthchain_ledger::contracts::RequestStatus;
 use healthchain_ledger::testing::{HardhatNode, dev_key};
 use healthchain_share::ShareRefusal;
 use healthchain_store::Store;
-use healthchain_store::testing::with_faults;
+use healthchain_store::testing::{Faults, with_faults};
 use healthchain_update::UpdateRefusal;
 use healthchain_update::history::VerifyError;
 
@@ -39,6 +40,13 @@ async fn assert_whole(env: &Environment, record: &OwnedRecord, versions: usize) 
     assert!(report.log_consistent && report.all_qualified(), "{:?}", report.versions);
 }
 
+/// An environment on the embedded defaults whose local store injects the faults returned.
+async fn environment_with_faults(home: &Path) -> (Environment, Arc<Faults>) {
+    let (store, faults) = with_faults(Store::local(home.join("objects")).expect("the store"));
+    let env = Environment::open_with_store(home, &program(), ChainStorage::Memory, store).await.expect("environment");
+    (env, faults)
+}
+
 /// A component failure whose message names what the store said.
 fn assert_store_failure(error: &RecordError, what: &str) {
     assert!(error.is_failure(), "a storage fault is a component failure: {error}");
@@ -49,10 +57,7 @@ fn assert_store_failure(error: &RecordError, what: &str) {
 fn record_flows_that_hit_storage_faults_fail_typed_change_nothing_and_succeed_when_retried() {
     let home = tempfile::tempdir().expect("temporary directory");
     runtime().block_on(async {
-        let (store, faults) = with_faults(Store::local(home.path().join("objects")).expect("the store"));
-        let env = Environment::open_with_store(home.path(), &program(), ChainStorage::Memory, store)
-            .await
-            .expect("environment");
+        let (env, faults) = environment_with_faults(home.path()).await;
         let bundle = std::fs::read(&bundles()[0]).expect("a shipped bundle");
         let versions: Vec<Vec<u8>> =
             healthchain_fhir::split_into_versions(&bundle).expect("splits").into_iter().map(|v| v.bytes).collect();
@@ -219,10 +224,7 @@ fn an_import_that_meets_a_real_file_size_limit_fails_typed_and_the_retry_complet
 fn a_share_that_meets_a_failing_store_fails_typed_and_the_retry_uses_every_version() {
     let home = tempfile::tempdir().expect("temporary directory");
     runtime().block_on(async {
-        let (store, faults) = with_faults(Store::local(home.path().join("objects")).expect("the store"));
-        let env = Environment::open_with_store(home.path(), &program(), ChainStorage::Memory, store)
-            .await
-            .expect("environment");
+        let (env, faults) = environment_with_faults(home.path()).await;
         let bundle = std::fs::read(&bundles()[0]).expect("a shipped bundle");
         let owner = Owner::new(&env, dev_key(1)).await.expect("owner");
         let record = owner.import(&bundle, None, |_, _| {}).await.expect("the import");
