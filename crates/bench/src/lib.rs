@@ -21,6 +21,7 @@ pub mod plot;
 mod report;
 mod share;
 mod update;
+pub mod workload;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

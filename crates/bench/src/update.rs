@@ -32,11 +32,11 @@ use healthchain_ledger::testing::dev_key;
 use healthchain_update::{APP_NAME, UpdateAccepted, UpdateApp, UpdateReply, UpdateRequest};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use zeroize::Zeroizing;
 
 use crate::crypto::{MB, RECORD, random_bytes};
+use crate::workload::Entries;
 use crate::{
     BenchError, Figure, Goal, Options, Plot, PlotKind, Series, Stat, Suite, SuiteReport, Unit, interleaved_ms,
 };
@@ -257,116 +257,6 @@ fn crypto_level(plan: &Plan, report: &mut SuiteReport) -> Result<CryptoSeries, B
 }
 
 // ---------------------------------------------------------------------------------------
-// Synthetic FHIR R4 entries of a controlled size
-
-const VITALS: [(&str, &str, f64, &str); 5] = [
-    ("8302-2", "Body Height", 172.5, "cm"),
-    ("29463-7", "Body Weight", 71.2, "kg"),
-    ("8867-4", "Heart rate", 64.0, "/min"),
-    ("9279-1", "Respiratory rate", 14.0, "/min"),
-    ("8310-5", "Body temperature", 36.8, "Cel"),
-];
-
-const WORDS: &str = "patient reports mild pain since the last visit blood pressure stable follow up in weeks unchanged";
-
-/// Free text of exactly `len` ASCII bytes (a FHIR `markdown` value).
-fn filler(len: usize, seed: u64) -> String {
-    let mut text = String::with_capacity(len + 16);
-    let words: Vec<&str> = WORDS.split(' ').collect();
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    while text.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        text.push_str(words[(x % words.len() as u64) as usize]);
-        text.push(' ');
-    }
-    text.truncate(len.saturating_sub(1));
-    text.push('.');
-    text
-}
-
-/// Record entries shaped like the Synthea split: version 1 holds the Patient, every version
-/// an Encounter and Observations referencing it and the Patient, each under a fresh
-/// `urn:uuid:`; the size is set by the Observations' notes.
-#[derive(Default)]
-struct Entries {
-    next: u64,
-    visits: u64,
-}
-
-impl Entries {
-    fn uuid(&mut self) -> String {
-        self.next += 1;
-        let n = self.next;
-        format!("5eed0006-be9c-4{:03x}-8{:03x}-{:012x}", (n >> 60) & 0xfff, (n >> 48) & 0xfff, n & 0xffff_ffff_ffff)
-    }
-
-    fn patient(&mut self) -> String {
-        format!("urn:uuid:{}", self.uuid())
-    }
-
-    /// One version: the Patient if `first`, an Encounter, `observations` Observations with
-    /// notes of `note` bytes.
-    fn version(&mut self, patient: &str, first: bool, observations: usize, note: usize) -> Result<Vec<u8>, BenchError> {
-        let mut entries = Vec::with_capacity(observations + 2);
-        if first {
-            entries.push(json!({"fullUrl": patient, "resource": {
-                "resourceType": "Patient",
-                "id": patient.trim_start_matches("urn:uuid:"),
-                "name": [{"use": "official", "family": "Bench", "given": ["Ada"]}],
-                "gender": "female",
-                "birthDate": "1970-06-15"
-            }}));
-        }
-        self.visits += 1;
-        let v = self.visits;
-        let day = format!("{}-{:02}-{:02}", 1990 + (v / 336) % 35, 1 + (v / 28) % 12, 1 + v % 28);
-        let encounter_id = self.uuid();
-        let encounter = format!("urn:uuid:{encounter_id}");
-        entries.push(json!({"fullUrl": encounter, "resource": {
-            "resourceType": "Encounter",
-            "id": encounter_id,
-            "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "185349003",
-                                  "display": "Encounter for check up (procedure)"}]}],
-            "subject": {"reference": patient},
-            "period": {"start": format!("{day}T09:00:00+00:00"), "end": format!("{day}T09:30:00+00:00")}
-        }}));
-        for i in 0..observations {
-            let id = self.uuid();
-            let (code, display, value, unit) = VITALS[i % VITALS.len()];
-            let mut resource = json!({
-                "resourceType": "Observation",
-                "id": id,
-                "status": "final",
-                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                          "code": "vital-signs", "display": "vital-signs"}]}],
-                "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": display},
-                "subject": {"reference": patient},
-                "encounter": {"reference": encounter},
-                "effectiveDateTime": format!("{day}T09:00:00+00:00"),
-                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
-            });
-            if note > 0 {
-                resource["note"] = json!([{"text": filler(note, self.next)}]);
-            }
-            entries.push(json!({"fullUrl": format!("urn:uuid:{id}"), "resource": resource}));
-        }
-        serde_json::to_vec(&json!({"resourceType": "Bundle", "type": "collection", "entry": Value::Array(entries)}))
-            .map_err(fail("encoding a generated FHIR entry"))
-    }
-
-    /// One version of about `target` bytes.
-    fn sized(&mut self, patient: &str, first: bool, observations: usize, target: usize) -> Result<Vec<u8>, BenchError> {
-        let frame = self.version(patient, first, observations, 1)?.len();
-        let note = (target.saturating_sub(frame) / observations.max(1)).max(1);
-        self.version(patient, first, observations, note)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // Part 2: the whole system
 
 /// One owner in the environment.
@@ -408,7 +298,7 @@ impl Lab<'_> {
         let patient = self.entries.patient();
         let mut bytes = 0;
         for v in 0..versions {
-            let entry = self.entries.sized(&patient, v == 0, observations, size)?;
+            let entry = self.entries.sized(&patient, v == 0, observations, size);
             bytes += entry.len();
             self.runtime
                 .block_on(self.owner.update(&mut record, &entry))
@@ -418,13 +308,13 @@ impl Lab<'_> {
     }
 
     /// A new entry of about `size` bytes for `rec`.
-    fn entry(&mut self, rec: &Rec, size: usize) -> Result<Vec<u8>, BenchError> {
+    fn entry(&mut self, rec: &Rec, size: usize) -> Vec<u8> {
         self.entries.sized(&rec.patient, false, UPDATE_OBSERVATIONS, size)
     }
 
     /// `Owner::update` of a new entry of about `size` bytes, step by step.
     fn update(&mut self, rec: &mut Rec, size: usize) -> Result<Phases, BenchError> {
-        let entry = self.entry(rec, size)?;
+        let entry = self.entry(rec, size);
         let owner = &self.owner;
         settle();
         let cpu = cpu_ms(self.enclave_pid);
@@ -759,7 +649,7 @@ fn enclave_vs_direct(
     // Two records in the same state (one small version, logged); A under a license for the
     // enclave process, B under one for the in-process application.
     let (a, b) = (lab.build(1, 1, 0)?, lab.build(1, 1, 0)?);
-    let (entry_a, entry_b) = (lab.entry(&a, UPDATE)?, lab.entry(&b, UPDATE)?);
+    let (entry_a, entry_b) = (lab.entry(&a, UPDATE), lab.entry(&b, UPDATE));
     let owner = &lab.owner;
     let request_a = owner.request(&a.record, &entry_a).map_err(fail("preparing an update request"))?;
     let request_b = owner.request(&b.record, &entry_b).map_err(fail("preparing an update request"))?;

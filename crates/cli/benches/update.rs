@@ -33,11 +33,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
+use healthchain_bench::workload::Entries;
 use healthchain_core::environment::{ChainStorage, Environment};
 use healthchain_core::records::{FHIR_R4, OwnedRecord, Owner};
 use healthchain_fhir::{RecordContext, validate_update};
 use healthchain_ledger::testing::dev_key;
-use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 const KB: usize = 1024;
@@ -69,153 +69,6 @@ fn median(values: &[Duration]) -> Duration {
 
 // ---------------------------------------------------------------------------------------
 // Synthetic FHIR R4 entries of a controlled size
-
-const VITALS: [(&str, &str, f64, &str); 5] = [
-    ("8302-2", "Body Height", 172.5, "cm"),
-    ("29463-7", "Body Weight", 71.2, "kg"),
-    ("8867-4", "Heart rate", 64.0, "/min"),
-    ("9279-1", "Respiratory rate", 14.0, "/min"),
-    ("8310-5", "Body temperature", 36.8, "Cel"),
-];
-
-const WORDS: [&str; 16] = [
-    "patient",
-    "reports",
-    "mild",
-    "pain",
-    "since",
-    "the",
-    "last",
-    "visit",
-    "blood",
-    "pressure",
-    "stable",
-    "follow",
-    "up",
-    "in",
-    "weeks",
-    "unchanged",
-];
-
-/// Free text of exactly `len` ASCII bytes (a FHIR `markdown` value: no control characters,
-/// not blank).
-fn filler(len: usize, seed: u64) -> String {
-    let mut text = String::with_capacity(len + 16);
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    while text.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        text.push_str(WORDS[(x % WORDS.len() as u64) as usize]);
-        text.push(' ');
-    }
-    text.truncate(len.saturating_sub(1));
-    text.push('.');
-    text
-}
-
-/// Makes record entries shaped like the Synthea split (`healthchain_fhir::split`): version 1
-/// holds the Patient (and a first encounter), every later version one Encounter and
-/// Observations that reference it and the Patient. Every id and fullUrl is a fresh
-/// `urn:uuid:`, so nothing is ever re-sent; the size is set by an Observation `note`.
-struct Entries {
-    next: u64,
-    visits: u64,
-}
-
-impl Entries {
-    fn new() -> Self {
-        Entries { next: 0, visits: 0 }
-    }
-
-    fn uuid(&mut self) -> String {
-        self.next += 1;
-        let n = self.next;
-        format!("5eed0005-be9c-4{:03x}-8{:03x}-{:012x}", (n >> 60) & 0xfff, (n >> 48) & 0xfff, n & 0xffff_ffff_ffff)
-    }
-
-    /// A new patient's fullUrl.
-    fn patient(&mut self) -> String {
-        format!("urn:uuid:{}", self.uuid())
-    }
-
-    fn when(&mut self) -> (String, String) {
-        self.visits += 1;
-        let v = self.visits;
-        let (year, month, day) = (1990 + (v / 336) % 35, 1 + (v / 28) % 12, 1 + v % 28);
-        (format!("{year}-{month:02}-{day:02}T09:00:00+00:00"), format!("{year}-{month:02}-{day:02}T09:30:00+00:00"))
-    }
-
-    /// One version: the Patient if `first`, an Encounter, and `observations` Observations
-    /// whose notes hold `note` bytes each.
-    fn version(&mut self, patient: &str, first: bool, observations: usize, note: usize) -> Vec<u8> {
-        let mut entries = Vec::with_capacity(observations + 2);
-        if first {
-            let id = patient.trim_start_matches("urn:uuid:");
-            entries.push(json!({
-                "fullUrl": patient,
-                "resource": {
-                    "resourceType": "Patient",
-                    "id": id,
-                    "name": [{"use": "official", "family": "Bench", "given": ["Ada"]}],
-                    "gender": "female",
-                    "birthDate": "1970-06-15"
-                }
-            }));
-        }
-        let (start, end) = self.when();
-        let encounter_id = self.uuid();
-        let encounter = format!("urn:uuid:{encounter_id}");
-        entries.push(json!({
-            "fullUrl": encounter,
-            "resource": {
-                "resourceType": "Encounter",
-                "id": encounter_id,
-                "status": "finished",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-                "type": [{"coding": [{
-                    "system": "http://snomed.info/sct",
-                    "code": "185349003",
-                    "display": "Encounter for check up (procedure)"
-                }]}],
-                "subject": {"reference": patient},
-                "period": {"start": start, "end": end}
-            }
-        }));
-        for i in 0..observations {
-            let id = self.uuid();
-            let (code, display, value, unit) = VITALS[i % VITALS.len()];
-            let mut resource = json!({
-                "resourceType": "Observation",
-                "id": id,
-                "status": "final",
-                "category": [{"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                    "code": "vital-signs",
-                    "display": "vital-signs"
-                }]}],
-                "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": display},
-                "subject": {"reference": patient},
-                "encounter": {"reference": encounter},
-                "effectiveDateTime": start,
-                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
-            });
-            if note > 0 {
-                resource["note"] = json!([{"text": filler(note, self.next)}]);
-            }
-            entries.push(json!({"fullUrl": format!("urn:uuid:{id}"), "resource": resource}));
-        }
-        serde_json::to_vec(&json!({"resourceType": "Bundle", "type": "collection", "entry": Value::Array(entries)}))
-            .expect("JSON serializes")
-    }
-
-    /// One version of about `target` bytes (its notes fill what the structure leaves).
-    fn sized(&mut self, patient: &str, first: bool, observations: usize, target: usize) -> Vec<u8> {
-        let frame = self.version(patient, first, observations, 1).len();
-        let note = (target.saturating_sub(frame) / observations.max(1)).max(1);
-        self.version(patient, first, observations, note)
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Records on the real system
@@ -259,7 +112,7 @@ struct Lab<'e> {
 impl<'e> Lab<'e> {
     fn new(rt: &'e Runtime, env: &'e Environment, key: u32) -> Self {
         let owner = rt.block_on(Owner::new(env, dev_key(key))).expect("owner");
-        Lab { rt, env, owner, entries: Entries::new() }
+        Lab { rt, env, owner, entries: Entries::default() }
     }
 
     /// Registers a record and logs `versions` versions of `size` bytes with `observations`
@@ -400,7 +253,7 @@ fn open(rt: &Runtime, home: &Path) -> Environment {
 
 /// Checks the generated entries with the validator the enclave runs.
 fn check_generator() {
-    let mut entries = Entries::new();
+    let mut entries = Entries::default();
     let patient = entries.patient();
     let mut context = RecordContext::new();
     for entry in [
