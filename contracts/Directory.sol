@@ -69,6 +69,14 @@ contract Directory is IDirectory {
     mapping(uint32 => Committee) private committees;
     mapping(uint32 => mapping(uint256 => CommitteeMember)) private committeeMembers;
     mapping(uint32 => mapping(address => uint256)) private seats; // member index + 1
+    /// @notice The approved enclave whose keys an instance received by attested key
+    /// provisioning (zero if none was recorded). `instance` is the report-signer address the
+    /// instance attested to before it joined (its evidence's own key).
+    mapping(address => address) public replicaOf;
+
+    /// @dev EIP-712 `ReplicaJoin`: an approved enclave's statement that it handed its keys to
+    /// the instance whose attestation evidence hashes to `evidenceHash`.
+    bytes32 private constant REPLICA_JOIN_TYPEHASH = keccak256("ReplicaJoin(address instance,bytes32 evidenceHash)");
 
     event AdminAdded(address indexed admin);
     event AdminRemoved(address indexed admin);
@@ -83,6 +91,9 @@ contract Directory is IDirectory {
         address indexed reportSigner, bytes32 measurement, bytes32 encryptionKey, bytes32 sessionKey
     );
     event EnclaveRevoked(address indexed reportSigner);
+    event EnclaveReplicated(
+        address indexed reportSigner, address indexed instance, bytes32 measurement, bytes32 evidenceHash
+    );
     event CommitteeSet(
         uint32 indexed epoch, bytes32 committeeKey, uint8 threshold, address[] members, bytes32[] shareKeys
     );
@@ -216,6 +227,24 @@ contract Directory is IDirectory {
     function enclaveSigner(bytes32 structHash, bytes calldata signature) external view returns (address signer) {
         signer = Signatures.recover(hashTypedData(msg.sender, structHash), signature);
         if (!enclaves[signer].approved) revert UnapprovedEnclave(signer);
+    }
+
+    /// @notice Records that the approved enclave which signed `signature` (EIP-712
+    /// `ReplicaJoin(instance, evidenceHash)` under this contract's domain) provisioned its keys
+    /// to another instance after checking that instance's evidence. Anyone may submit it: the
+    /// signature is the authorization. An instance is recorded once (ReplicaAlreadyRecorded);
+    /// reverts MalformedSignature or UnapprovedEnclave(signer).
+    function recordReplica(address instance, bytes32 evidenceHash, bytes calldata signature)
+        external
+        returns (address reportSigner)
+    {
+        bytes32 structHash = keccak256(abi.encode(REPLICA_JOIN_TYPEHASH, instance, evidenceHash));
+        reportSigner = Signatures.recover(hashTypedData(address(this), structHash), signature);
+        Enclave storage enclave = enclaves[reportSigner];
+        if (!enclave.approved) revert UnapprovedEnclave(reportSigner);
+        if (replicaOf[instance] != address(0)) revert ReplicaAlreadyRecorded(instance);
+        replicaOf[instance] = reportSigner;
+        emit EnclaveReplicated(reportSigner, instance, enclave.measurement, evidenceHash);
     }
 
     // ---------------------------------------------------------------- committee

@@ -25,6 +25,7 @@ error DoctorOfAnotherHospital(address doctor, address hospital);
 error UnknownDoctor();
 error InvalidCommittee();
 error NoCommittee();
+error ReplicaAlreadyRecorded(address instance);
 
 // --- RecordRegistry ---
 error WrongDeposit(uint256 required, uint256 paid);

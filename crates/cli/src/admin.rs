@@ -66,6 +66,38 @@ pub enum EnclaveCommand {
         #[arg(long)]
         accept_simulated: bool,
     },
+    /// Join a new enclave instance to the environment's approved enclave: the approved
+    /// instance checks the new one's evidence (its measurement must be the approved one on
+    /// the chain) and hands over its keys; the join is recorded on the Directory.
+    Join {
+        /// The environment whose approved enclave provides the keys (its node must be
+        /// stopped: provisioning is never relayed).
+        #[arg(long, default_value_os_t = crate::records::default_home())]
+        home: PathBuf,
+        /// The new instance's state directory: its simulated platform secret and sealed
+        /// keys (created on first use); a node whose `<home>/enclave` is this directory then
+        /// serves as the approved enclave.
+        #[arg(long)]
+        instance_dir: PathBuf,
+        /// Trusted platform attestation address(es) of the new instance.
+        #[arg(long = "platform", required = true)]
+        platforms: Vec<Address>,
+        /// Accept evidence from the simulated backend (development only).
+        #[arg(long)]
+        accept_simulated: bool,
+    },
+    /// List the instances recorded as replicas of approved enclaves.
+    Replicas {
+        /// The environment.
+        #[arg(long, default_value_os_t = crate::records::default_home())]
+        home: PathBuf,
+    },
+    /// Print the platform attestation address of an instance's state directory.
+    Platform {
+        /// The instance's state directory (its platform secret is created on first use).
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
 }
 
 /// The evidence file: the evidence plus what an operator needs to decide on it.
@@ -128,6 +160,50 @@ pub fn run(keystore: &Path, command: AdminCommand) -> Result<()> {
                 healthchain_core::host::approve_enclave(&ledger, &verified).await
             })?;
             say!("approved enclave {} (measurement {}) on the Directory", verified.report_signer, verified.measurement);
+        }
+        AdminCommand::Enclave { command: EnclaveCommand::Join { home, instance_dir, platforms, accept_simulated } } => {
+            if healthchain_core::attached::RunningNode::serving(&home)?.is_some() {
+                return Err(format!(
+                    "a node serves {}: stop it first; the operator joins instances on the host that runs the \
+                     approved enclave, never through the node's relay",
+                    home.display()
+                )
+                .into());
+            }
+            let joined = runtime.block_on(async {
+                let env = crate::records::open(&home).await?;
+                let program = healthchain_core::host::EnclaveProgram::current_exe()?;
+                let instance = env.launch_instance(&program, &instance_dir).await?;
+                let joined = env.join_instance(instance, platforms, accept_simulated).await?;
+                Ok::<_, Box<dyn std::error::Error>>(joined)
+            })?;
+            say!(
+                "instance {} joined enclave {} (evidence {}); recorded on the Directory",
+                joined.record.instance,
+                joined.record.report_signer,
+                joined.record.evidence_hash
+            );
+        }
+        AdminCommand::Enclave { command: EnclaveCommand::Replicas { home } } => {
+            let replicas = runtime.block_on(async {
+                let env = crate::records::open(&home).await?;
+                let ledger = env.ledger(&env.admin).await?;
+                let from = env.deployment.consortium.deployed_at_block;
+                Ok::<_, Box<dyn std::error::Error>>(ledger.consortium_directory().replicas(None, from).await?)
+            })?;
+            for replica in replicas {
+                let e = replica.event;
+                say!(
+                    "{} replicates {} (measurement {}, evidence {})",
+                    e.instance,
+                    e.reportSigner,
+                    e.measurement,
+                    e.evidenceHash
+                );
+            }
+        }
+        AdminCommand::Enclave { command: EnclaveCommand::Platform { state_dir } } => {
+            say!("{}", platform_address(healthchain_core::host::platform_secret(&state_dir)?));
         }
     }
     Ok(())

@@ -222,6 +222,8 @@ fn enclave_process(
         let ehr = healthchain_ehr::EhrConfig::new(deployment.consortium.chain_id, deployment.consortium.ehr_registry);
         let registry = healthchain_ehr::OnChainRegistry::new(deployment);
         dispatcher.register(Box::new(healthchain_ehr::EhrApp::new(ehr, Box::new(registry))))?;
+        // replicated enclaves: the consortium Directory is the allow-list of key provisioning
+        dispatcher.set_directory(Box::new(healthchain_ehr::OnChainEnclaves::new(deployment)));
     }
     runtime::serve_stdio(dispatcher)?;
     Ok(ExitCode::SUCCESS)
@@ -280,6 +282,8 @@ fn exit_code_of(error: &(dyn std::error::Error + 'static)) -> u8 {
     } else if let Some(e) = error.downcast_ref::<healthchain_enclave::host::EnclaveError>() {
         e.is_failure()
     } else if let Some(e) = error.downcast_ref::<healthchain_enclave::client::ClientError>() {
+        e.is_failure()
+    } else if let Some(e) = error.downcast_ref::<healthchain_core::host::ReplicaError>() {
         e.is_failure()
     } else if let Some(e) = error.downcast_ref::<healthchain_store::StoreError>() {
         e.is_failure()

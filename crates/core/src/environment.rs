@@ -287,10 +287,12 @@ impl Environment {
         };
         let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
 
-        let store = Arc::new(match store {
+        let store = match store {
             Some(store) => store,
             None => Store::open(&config.store(home))?,
-        });
+        };
+        store.check().await?;
+        let store = Arc::new(store);
         let enclave_dir = home.join("enclave");
         let secret = platform_secret(&enclave_dir).map_err(EnvironmentError::Enclave)?;
         let runtime = tokio::runtime::Handle::current();
@@ -343,7 +345,9 @@ impl Environment {
         let connection = Connection::http_following(&rpc, RESTART_PATIENCE).await?;
         let admin = dev_key(0);
         let ledger = Ledger::connect(&connection, None, &admin, deployment).await?;
-        let store = Arc::new(Store::open(&config.store(home))?);
+        let store = Store::open(&config.store(home))?;
+        store.check().await?;
+        let store = Arc::new(store);
         let enclave = NodeEnclave::connect(node).await.map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
         let secret = platform_secret(&home.join("enclave")).map_err(EnvironmentError::Enclave)?;
         let verified = verify_evidence(&enclave.evidence(), program, secret)?;
@@ -368,6 +372,64 @@ impl Environment {
             committee_key,
             admin,
         })
+    }
+
+    /// Launches another instance of the enclave on this environment's chain, store and
+    /// deployment, with its own sealed state and simulated platform secret in `state_dir`
+    /// (another host, in the simulation). A fresh instance has keys of its own, unapproved,
+    /// until it joins the approved enclave ([`Environment::join_instance`]); a joined one
+    /// unseals the approved enclave's keys and serves as it.
+    pub async fn launch_instance(
+        &self,
+        program: &EnclaveProgram,
+        state_dir: &Path,
+    ) -> Result<Arc<healthchain_enclave::host::SimulatedEnclave>, EnvironmentError> {
+        let secret = platform_secret(state_dir).map_err(EnvironmentError::Enclave)?;
+        let (program, state_dir) = (program.clone(), state_dir.to_path_buf());
+        let (objects, relay) = (self.objects(), self.relay());
+        let deployment_file = self.home.join(DEPLOYMENT_FILE);
+        let enclave = tokio::task::spawn_blocking(move || {
+            launch_enclave(&program, &state_dir, secret, &deployment_file, objects, relay)
+        })
+        .await
+        .map_err(|e| EnvironmentError::Enclave(e.to_string()))?
+        .map_err(|e| EnvironmentError::Enclave(e.to_string()))?;
+        Ok(Arc::new(enclave))
+    }
+
+    /// Joins `instance` to this environment's approved enclave (attested key provisioning
+    /// from `self.enclave`, then `Directory.recordReplica` sent by the admin). Only the
+    /// instance's platform (`platforms`) is the operator's to trust; the measurement must be
+    /// the approved one on the chain.
+    pub async fn join_instance(
+        &self,
+        instance: Arc<dyn EnclaveBackend>,
+        platforms: Vec<Address>,
+        accept_simulated: bool,
+    ) -> Result<healthchain_enclave::provision::Joined, crate::host::ReplicaError> {
+        let policy = healthchain_enclave::provision::JoinPolicy {
+            platforms: platforms.into_iter().map(Into::into).collect(),
+            accept_simulated,
+        };
+        let ledger = Ledger::connect(&self.connection, None, &self.admin, self.deployment).await?;
+        crate::host::join_instance(self.enclave.clone(), instance, policy, &ledger).await
+    }
+
+    /// Serves this environment's flows from `instance` instead of its own enclave: any
+    /// instance that presents the approved enclave's keys (a joined replica) will do.
+    pub fn use_instance(&mut self, instance: Arc<dyn EnclaveBackend>) -> Result<(), EnvironmentError> {
+        let evidence = instance.evidence();
+        if Address::from(evidence.report_signer) != self.verified.report_signer
+            || B256::from(evidence.measurement) != self.verified.measurement
+        {
+            return Err(EnvironmentError::Enclave(format!(
+                "the instance presents enclave {}, not the approved {}",
+                Address::from(evidence.report_signer),
+                self.verified.report_signer
+            )));
+        }
+        self.enclave = instance;
+        Ok(())
     }
 
     /// A ledger client acting as `key`.

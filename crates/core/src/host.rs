@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use alloy_provider::{Provider, RootProvider};
 use healthchain_enclave::host::{
-    EnclaveError, LedgerSource, ObjectSource, SimulatedConfig, SimulatedEnclave, new_platform_secret,
+    EnclaveBackend, EnclaveError, LedgerSource, ObjectSource, SimulatedConfig, SimulatedEnclave, new_platform_secret,
 };
 use healthchain_enclave::protocol::LedgerName;
 use healthchain_store::{ObjectAddress, Store, StoreError};
@@ -185,4 +185,70 @@ pub async fn approve_enclave(
             alloy_primitives::B256::ZERO,
         )
         .await
+}
+
+/// Why joining an instance to the approved enclave failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// An instance could not be launched.
+    #[error("launching the instance: {0}")]
+    Launch(#[from] EnclaveError),
+    /// The protocol between the instances failed or was refused (nothing changed).
+    #[error(transparent)]
+    Join(#[from] healthchain_enclave::provision::JoinError),
+    /// Recording the join on the Directory failed.
+    #[error(transparent)]
+    Ledger(Box<healthchain_ledger::errors::LedgerError>),
+    /// The instance's state directory.
+    #[error("{0}")]
+    State(String),
+}
+
+impl ReplicaError {
+    /// Whether a component failed (as opposed to the join being refused).
+    pub fn is_failure(&self) -> bool {
+        match self {
+            ReplicaError::Launch(e) => e.is_failure(),
+            ReplicaError::Join(e) => e.is_failure(),
+            ReplicaError::Ledger(e) => e.is_failure(),
+            ReplicaError::State(_) => true,
+        }
+    }
+}
+
+impl From<healthchain_ledger::errors::LedgerError> for ReplicaError {
+    fn from(e: healthchain_ledger::errors::LedgerError) -> Self {
+        ReplicaError::Ledger(Box::new(e))
+    }
+}
+
+/// Joins the `joiner` instance to the approved enclave `provider` runs (attested key
+/// provisioning, [`healthchain_enclave::provision`]) and records the join on the consortium
+/// Directory with `ledger`'s account (any account: the provider's signature authorizes it).
+/// The enclave calls run on a blocking thread.
+pub async fn join_instance(
+    provider: Arc<dyn EnclaveBackend>,
+    joiner: Arc<dyn EnclaveBackend>,
+    policy: healthchain_enclave::provision::JoinPolicy,
+    ledger: &healthchain_ledger::Ledger,
+) -> Result<healthchain_enclave::provision::Joined, ReplicaError> {
+    let joined = tokio::task::spawn_blocking(move || {
+        healthchain_enclave::provision::join(provider.as_ref(), joiner.as_ref(), &policy)
+    })
+    .await
+    .map_err(|e| ReplicaError::State(format!("the join task failed: {e}")))??;
+    record_join(ledger, &joined).await?;
+    Ok(joined)
+}
+
+/// Sends `Directory.recordReplica` for a completed join (consortium Directory).
+pub async fn record_join(
+    ledger: &healthchain_ledger::Ledger,
+    joined: &healthchain_enclave::provision::Joined,
+) -> Result<(), healthchain_ledger::errors::LedgerError> {
+    ledger
+        .consortium_directory()
+        .record_replica(joined.record.instance, joined.record.evidence_hash, &joined.bundle.signature)
+        .await?;
+    Ok(())
 }

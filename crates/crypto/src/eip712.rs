@@ -47,6 +47,15 @@ sol! {
         bytes32 resultHash;
     }
 
+    /// An approved enclave's statement that it provisioned its keys to the instance whose
+    /// pre-join report signer is `instance` and whose attestation evidence hashes to
+    /// `evidenceHash` (checked by `Directory.recordReplica` under the Directory's domain).
+    #[derive(Debug, PartialEq, Eq)]
+    struct ReplicaJoin {
+        address instance;
+        bytes32 evidenceHash;
+    }
+
     /// The enclave's attestation that it stored, for `doctor`, the `count` EHRs of a batch
     /// whose Merkle tree ([`crate::merkle`]) has root `root`.
     #[derive(Debug, PartialEq, Eq)]

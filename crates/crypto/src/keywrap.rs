@@ -162,6 +162,8 @@ pub enum Purpose {
     CommitteeLayer,
     /// A computation result to a data user's key.
     Result,
+    /// An enclave's secret keys, from an approved instance to a joining one's attested key.
+    Provisioning,
 }
 
 impl Purpose {
@@ -170,6 +172,7 @@ impl Purpose {
             Purpose::EnclaveLayer => "wrap-enclave",
             Purpose::CommitteeLayer => "wrap-committee",
             Purpose::Result => "wrap-result",
+            Purpose::Provisioning => "wrap-provisioning",
         }
     }
 }

@@ -546,6 +546,12 @@ impl TrustedApp for EhrApp {
         APP_NAME
     }
 
+    /// The store key belongs to the enclave's identity: a replica joining this enclave
+    /// receives it (its database file stays its own; see docs/architecture.md).
+    fn identity_state(&self) -> &'static [&'static str] {
+        &[KEY_LABEL]
+    }
+
     fn handle(&mut self, context: &mut AppContext<'_>, caller: Address, request: &[u8]) -> Result<Vec<u8>, AppError> {
         let reply = match postcard::from_bytes::<RequestView<'_>>(request) {
             Ok(request) => self.execute(context, caller, request),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy_primitives::Address;
 use healthchain_enclave::protocol::LedgerName;
+use healthchain_enclave::provision::{EnclaveDirectory, OnChainEnclave};
 use healthchain_enclave::runtime::HostServices;
 use healthchain_ledger::Deployment;
 use healthchain_ledger::bindings::Directory;
@@ -99,6 +100,45 @@ impl Registry for OnChainRegistry {
             HospitalStatus::Approved => Ok(()),
             other => Err(RegistryError::HospitalNotApproved(other)),
         }
+    }
+}
+
+/// The consortium `Directory` as the enclave's allow-list of enclaves, read through its
+/// host (`enclaveOf`, at the latest block, nothing cached): what a provider checks before
+/// handing its keys to a replica, and a joiner before installing them
+/// ([`healthchain_enclave::provision`]). Joins are recorded on the same Directory, so its
+/// EIP-712 domain is the join statement's.
+#[derive(Clone, Debug)]
+pub struct OnChainEnclaves {
+    deployment: Deployment,
+}
+
+impl OnChainEnclaves {
+    /// Reads `deployment.consortium.directory` on the consortium ledger.
+    pub fn new(deployment: Deployment) -> Self {
+        Self { deployment }
+    }
+}
+
+impl EnclaveDirectory for OnChainEnclaves {
+    fn enclave_of(&mut self, host: &mut dyn HostServices, report_signer: Address) -> Result<OnChainEnclave, String> {
+        let mut ledger = HostLedger(host);
+        let entry = ChainView::new(&mut ledger, &self.deployment)
+            .eth_call(
+                LedgerName::Consortium,
+                self.deployment.consortium.directory,
+                Directory::enclaveOfCall { reportSigner: report_signer },
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(OnChainEnclave {
+            approved: entry.approved,
+            measurement: entry.measurement.0,
+            encryption_key: entry.encryptionKey.0,
+        })
+    }
+
+    fn join_domain(&self) -> (u64, Address) {
+        (self.deployment.consortium.chain_id, self.deployment.consortium.directory)
     }
 }
 

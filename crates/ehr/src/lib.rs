@@ -64,6 +64,7 @@ pub use app::{
     APP_NAME, EhrApp, EhrConfig, KEY_LABEL, MAX_BATCH, MAX_BATCH_WARRANTS, MAX_EHR_ID_LEN, MAX_HOSPITALS, check_limits,
 };
 pub use auth::{
-    AllowList, Clock, ManualClock, OnChainRegistry, Registry, RegistryError, SystemClock, UncheckedRegistry,
+    AllowList, Clock, ManualClock, OnChainEnclaves, OnChainRegistry, Registry, RegistryError, SystemClock,
+    UncheckedRegistry,
 };
 pub use error::EhrError;

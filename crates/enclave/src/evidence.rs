@@ -122,7 +122,7 @@ pub struct Policy {
 }
 
 /// Why evidence was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum EvidenceError {
     /// The evidence is simulated and the policy does not accept simulation.
     #[error("evidence is from a simulated enclave and this verifier does not accept simulation")]
@@ -150,6 +150,21 @@ pub struct VerifiedEnclave {
 }
 
 impl Evidence {
+    /// A digest of the whole evidence (every field and the platform signature): names one
+    /// instance's attestation, e.g. in `Directory.recordReplica`.
+    pub fn hash(&self) -> [u8; 32] {
+        hash_fields(
+            "evidence-hash",
+            &[
+                &self.measurement,
+                &self.report_signer,
+                &self.encryption_key,
+                &[u8::from(self.simulated)],
+                &self.platform_signature,
+            ],
+        )
+    }
+
     /// Checks the evidence against `policy`.
     pub fn verify(&self, policy: &Policy) -> Result<VerifiedEnclave, EvidenceError> {
         if self.simulated && !policy.accept_simulated {

@@ -270,6 +270,11 @@ impl EnclaveBackend for SimulatedEnclave {
         let running = slot.as_mut().expect("an enclave is running after a successful restart");
         match self.exchange(running, ecall, body) {
             Ok((EcallResult::Refused(refusal), _)) => Err(EnclaveError::Refused(refusal)),
+            Ok((EcallResult::Installed(evidence), body)) => {
+                // The instance joined another enclave: it now presents that identity.
+                *self.evidence.lock().unwrap_or_else(|p| p.into_inner()) = evidence.clone();
+                Ok((EcallResult::Installed(evidence), body))
+            }
             Ok(result) => Ok(result),
             Err(ChannelError::Closed) => Err(EnclaveError::Crashed { restarted: self.restart(&mut slot) }),
             Err(ChannelError::Timeout) => {

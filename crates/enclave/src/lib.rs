@@ -8,6 +8,7 @@
 //!   keys, the session endpoint and the trusted-application [`runtime::Dispatcher`].
 //! - [`evidence`]: attestation evidence and the verifier [`evidence::Policy`].
 //! - [`sealing`]: sealing keys bound to platform and measurement.
+//! - [`provision`]: replicated enclaves — attested key provisioning between instances.
 //! - [`client`]: the client side of an attested session relayed through the host.
 //! - [`protocol`]: the framed, size-limited channel between host and enclave.
 //! - [`bytes`]: `Vec<u8>` fields as serde byte strings, for typed requests carrying bulk data.
@@ -19,5 +20,6 @@ pub mod client;
 pub mod evidence;
 pub mod host;
 pub mod protocol;
+pub mod provision;
 pub mod runtime;
 pub mod sealing;

@@ -13,6 +13,7 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::evidence::Evidence;
+use crate::provision::{JoinPolicy, ProvisionError};
 
 /// Largest typed header accepted.
 pub const MAX_HEADER: usize = 64 * 1024;
@@ -224,6 +225,26 @@ pub enum Ecall {
         /// The session.
         session: u64,
     },
+    /// Replicated enclaves, provider side: wrap this enclave's keys to the joining instance
+    /// whose evidence is given, if the chain and `policy` admit it (see [`crate::provision`]).
+    Provision {
+        /// The joiner's evidence.
+        joiner: Evidence,
+        /// The operator's policy for the joiner's platform.
+        policy: JoinPolicy,
+    },
+    /// Replicated enclaves, joiner side: install a bundle (body: postcard
+    /// [`crate::provision::ProvisionBundle`]).
+    Install,
+}
+
+impl Ecall {
+    /// Whether only the enclave's own host (its operator) may make this call, never a remote
+    /// client through a relay: key provisioning trusts the platform keys the caller names
+    /// (see [`crate::provision`]), so a relay must not pass it on.
+    pub fn is_operator_only(&self) -> bool {
+        matches!(self, Ecall::Provision { .. } | Ecall::Install)
+    }
 }
 
 /// Answers to [`Ecall`]s.
@@ -252,6 +273,12 @@ pub enum EcallResult {
     SessionReply,
     /// Answer to `SessionClose`.
     SessionClosed,
+    /// Answer to `Provision` (body: postcard [`crate::provision::ProvisionBundle`]).
+    Provisioned,
+    /// Answer to `Install`: the keys are sealed; the instance's evidence now.
+    Installed(Evidence),
+    /// `Provision` or `Install` refused; nothing changed.
+    ProvisionRefused(ProvisionError),
     /// The enclave refused the request.
     Refused(Refusal),
 }

@@ -22,6 +22,7 @@ use crate::protocol::{
     ChannelError, Ecall, EcallResult, Frame, FrameKind, Launch, LedgerName, Ocall, OcallResult, Refusal, RefusalCode,
     read_frame, read_frame_into, write_frame,
 };
+use crate::provision::{self, EnclaveDirectory, ProvisionBundle, ProvisionError};
 use crate::sealing::{SealingKey, UnsealError};
 
 /// Label of the sealed blob holding the enclave's long-term keys.
@@ -283,6 +284,11 @@ pub trait TrustedApp: Send {
     fn name(&self) -> &'static str;
     /// Handles one request from `caller` (authenticated by the session).
     fn handle(&mut self, context: &mut AppContext<'_>, caller: Address, request: &[u8]) -> Result<Vec<u8>, AppError>;
+    /// Labels of sealed state that belong to the enclave's identity and travel with its keys
+    /// to a replica (e.g. the EHR store's database key); none by default.
+    fn identity_state(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// What a client sends inside a session record.
@@ -308,9 +314,20 @@ pub enum AppReply {
 #[derive(Default)]
 pub struct Dispatcher {
     apps: Vec<Box<dyn TrustedApp>>,
+    directory: Option<Box<dyn EnclaveDirectory>>,
 }
 
 impl Dispatcher {
+    /// Sets the Directory the enclave reads to provision or install replica keys (without
+    /// one, both are refused).
+    pub fn set_directory(&mut self, directory: Box<dyn EnclaveDirectory>) {
+        self.directory = Some(directory);
+    }
+
+    fn identity_labels(&self) -> Vec<&'static str> {
+        self.apps.iter().flat_map(|app| app.identity_state().iter().copied()).collect()
+    }
+
     /// Registers an application. Names are unique (and `status` is built in), so a name
     /// always means one application.
     pub fn register(&mut self, app: Box<dyn TrustedApp>) -> Result<(), String> {
@@ -377,6 +394,7 @@ enum SessionSlot {
 
 struct Enclave {
     keys: EnclaveKeys,
+    platform: SimulatedPlatform,
     data_dir: std::path::PathBuf,
     evidence: Evidence,
     sessions: HashMap<u64, SessionSlot>,
@@ -499,7 +517,93 @@ impl Enclave {
                 self.sessions.remove(&session);
                 (EcallResult::SessionClosed, Vec::new())
             }
+            Ecall::Provision { joiner, policy } => match self.provision(&joiner, &policy, host) {
+                Ok(bundle) => {
+                    (EcallResult::Provisioned, postcard::to_stdvec(&bundle).expect("a bundle always encodes"))
+                }
+                Err(refusal) => (EcallResult::ProvisionRefused(refusal), Vec::new()),
+            },
+            Ecall::Install => match self.install(body, host) {
+                Ok(()) => (EcallResult::Installed(self.evidence.clone()), Vec::new()),
+                Err(refusal) => (EcallResult::ProvisionRefused(refusal), Vec::new()),
+            },
         }
+    }
+
+    /// Provider side of [`provision`]: this enclave's keys and identity state, wrapped to
+    /// the joiner if the chain and `policy` admit it.
+    fn provision<R: Read, W: Write>(
+        &mut self,
+        joiner: &Evidence,
+        policy: &provision::JoinPolicy,
+        host: &mut Host<'_, R, W>,
+    ) -> Result<ProvisionBundle, ProvisionError> {
+        let labels = self.dispatcher.identity_labels();
+        let directory = self.dispatcher.directory.as_deref_mut().ok_or(ProvisionError::NoDirectory)?;
+        let mut storage = HostSealedStorage { host, sealing: &self.keys.sealing };
+        let mut state = Vec::new();
+        for label in labels {
+            if let Some(bytes) = storage.load(label)? {
+                state.push((label.to_string(), bytes));
+            }
+        }
+        let domain = directory.join_domain();
+        provision::provide(
+            &self.keys.report_key,
+            &self.keys.encryption_key,
+            &self.evidence,
+            joiner,
+            policy,
+            state,
+            domain,
+            &mut provision::chain_reader(directory, &mut storage),
+        )
+    }
+
+    /// Joiner side of [`provision`]: checks the bundle, seals the identity state and then
+    /// the keys (the commit point), and from then on answers as the provider.
+    fn install<R: Read, W: Write>(&mut self, body: &[u8], host: &mut Host<'_, R, W>) -> Result<(), ProvisionError> {
+        let bundle: ProvisionBundle =
+            postcard::from_bytes(body).map_err(|e| ProvisionError::Tampered(format!("undecodable bundle: {e}")))?;
+        let labels = self.dispatcher.identity_labels();
+        let directory = self.dispatcher.directory.as_deref_mut().ok_or(ProvisionError::NoDirectory)?;
+        let mut storage = HostSealedStorage { host, sealing: &self.keys.sealing };
+        let domain = directory.join_domain();
+        let provisioned = provision::install(
+            &self.keys.encryption_key,
+            &self.evidence,
+            &bundle,
+            domain,
+            &mut provision::chain_reader(directory, &mut storage),
+        )?;
+        // Only state the applications declare, never the keys' own label.
+        if let Some((label, _)) = provisioned.state.iter().find(|(label, _)| !labels.contains(&label.as_str())) {
+            return Err(ProvisionError::Tampered(format!("the bundle carries undeclared state '{label}'")));
+        }
+        for label in &labels {
+            let incoming = provisioned.state.iter().find(|(l, _)| l == label).map(|(_, bytes)| bytes);
+            match (storage.load(label)?, incoming) {
+                (Some(existing), Some(incoming)) if existing.as_slice() == incoming.as_slice() => {}
+                (Some(_), _) => return Err(ProvisionError::StateConflict(label.to_string())),
+                (None, _) => {}
+            }
+        }
+        for (label, bytes) in &provisioned.state {
+            storage.store(label, bytes)?;
+        }
+        let plaintext =
+            Zeroizing::new([provisioned.report_key.to_bytes(), provisioned.encryption_key.to_bytes()].concat());
+        storage.store(KEYS_LABEL, &plaintext)?;
+        self.keys.report_key = provisioned.report_key;
+        self.keys.encryption_key = provisioned.encryption_key;
+        self.evidence = self.platform.attest(
+            self.keys.measurement,
+            self.keys.report_key.address(),
+            &self.keys.encryption_key.public_key(),
+        );
+        // Sessions were keyed to the old identity.
+        self.sessions.clear();
+        Ok(())
     }
 }
 
@@ -540,6 +644,7 @@ pub fn serve(reader: impl Read, writer: impl Write, dispatcher: Dispatcher) -> R
     write_frame(host.writer, FrameKind::Ready, &evidence, &[])?;
     let mut enclave = Enclave {
         keys,
+        platform,
         data_dir: launch.data_dir.clone(),
         evidence,
         sessions: HashMap::new(),

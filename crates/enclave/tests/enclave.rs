@@ -304,3 +304,24 @@ fn session_table_is_bounded() {
     let mut again = client::connect(&enclave, client, identity).unwrap();
     let _: Status = again.call(STATUS_APP, &()).unwrap();
 }
+
+#[test]
+fn an_enclave_without_a_directory_neither_provisions_nor_installs_keys() {
+    use healthchain_enclave::provision::{self, JoinError, JoinPolicy, ProvisionError};
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (provider, joiner) = (launch(first.path()), launch(second.path()));
+    let policy = JoinPolicy { platforms: vec![platform_address(PLATFORM).into()], accept_simulated: true };
+    // no chain to check approvals against: nothing is handed out
+    match provision::join(&provider, &joiner, &policy) {
+        Err(JoinError::Refused(ProvisionError::NoDirectory)) => {}
+        other => panic!("expected NoDirectory, got {other:?}"),
+    }
+    // an undecodable bundle is refused before anything else; the instance keeps its keys
+    let before = joiner.evidence();
+    match joiner.call(&Ecall::Install, b"not a bundle") {
+        Ok((EcallResult::ProvisionRefused(ProvisionError::Tampered(_)), _)) => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(joiner.evidence(), before);
+    assert_eq!(launch(second.path()).evidence(), before, "its sealed keys are unchanged");
+}

@@ -398,6 +398,43 @@ impl DirectoryClient {
         self.view(call).await
     }
 
+    /// `recordReplica(instance, evidenceHash, signature)`: records that the approved enclave
+    /// which signed the EIP-712 `ReplicaJoin(instance, evidenceHash)` (this Directory's domain)
+    /// provisioned its keys to `instance`; anyone may send it.
+    pub async fn record_replica(
+        &self,
+        instance: Address,
+        evidence_hash: B256,
+        signature: &[u8],
+    ) -> Result<Tx<Directory::EnclaveReplicated>, LedgerError> {
+        let call = Directory::recordReplicaCall {
+            instance,
+            evidenceHash: evidence_hash,
+            signature: Bytes::copy_from_slice(signature),
+        };
+        self.tx(call, U256::ZERO).await
+    }
+
+    /// `replicaOf(instance)`: the approved enclave whose keys `instance` joined with (zero if
+    /// no join was recorded).
+    pub async fn replica_of(&self, instance: Address) -> Result<Address, LedgerError> {
+        self.view(Directory::replicaOfCall(instance)).await
+    }
+
+    /// Every `EnclaveReplicated` of this Directory from `from_block` on, optionally of one
+    /// approved enclave: the instances serving as it.
+    pub async fn replicas(
+        &self,
+        report_signer: Option<Address>,
+        from_block: u64,
+    ) -> Result<Vec<crate::events::EventLog<Directory::EnclaveReplicated>>, LedgerError> {
+        let topics = match report_signer {
+            Some(signer) => crate::events::Topics::any().with(1, signer),
+            None => crate::events::Topics::any(),
+        };
+        crate::events::query(self.account().connection(), self.address(), topics, from_block).await
+    }
+
     /// `setCommittee(members, shareKeys, committeeKey, threshold)` (admins only): a new epoch.
     pub async fn set_committee(
         &self,

@@ -26,6 +26,7 @@ sol! {
         error UnknownDoctor();
         error InvalidCommittee();
         error NoCommittee();
+        error ReplicaAlreadyRecorded(address instance);
         error WrongDeposit(uint256 required, uint256 paid);
         error RecordExists(bytes32 recordId);
         error NotRecordOwner();
@@ -150,6 +151,12 @@ pub enum ContractError {
     /// No key-authorization committee has been set.
     #[error("NoCommittee: no key-authorization committee is set; an admin must call setCommittee first")]
     NoCommittee,
+    /// The instance's join was recorded before.
+    #[error("ReplicaAlreadyRecorded: the join of instance {instance} is already on the Directory")]
+    ReplicaAlreadyRecorded {
+        /// The joined instance (its pre-join report-signer address).
+        instance: Address,
+    },
     // ---- RecordRegistry
     /// The registration did not pay exactly the deposit.
     #[error("WrongDeposit: registering requires exactly {required} wei, {paid} wei was sent")]
@@ -414,6 +421,7 @@ impl ContractError {
             ContractError::UnknownDoctor => "UnknownDoctor",
             ContractError::InvalidCommittee => "InvalidCommittee",
             ContractError::NoCommittee => "NoCommittee",
+            ContractError::ReplicaAlreadyRecorded { .. } => "ReplicaAlreadyRecorded",
             ContractError::WrongDeposit { .. } => "WrongDeposit",
             ContractError::RecordExists { .. } => "RecordExists",
             ContractError::NotRecordOwner => "NotRecordOwner",
@@ -496,6 +504,9 @@ impl From<Union> for ContractError {
             Union::UnknownDoctor(_) => ContractError::UnknownDoctor,
             Union::InvalidCommittee(_) => ContractError::InvalidCommittee,
             Union::NoCommittee(_) => ContractError::NoCommittee,
+            Union::ReplicaAlreadyRecorded(E::ReplicaAlreadyRecorded { instance }) => {
+                ContractError::ReplicaAlreadyRecorded { instance }
+            }
             Union::WrongDeposit(E::WrongDeposit { required, paid }) => ContractError::WrongDeposit { required, paid },
             Union::RecordExists(E::RecordExists { recordId }) => ContractError::RecordExists { record_id: recordId },
             Union::NotRecordOwner(_) => ContractError::NotRecordOwner,

@@ -176,6 +176,11 @@ async fn measure(conn: &Connection, salt: B256, t0: u64) -> Result<Vec<(String, 
     let r = admin.directory().approve_enclave(enclave.address(), word("m"), word("ek"), word("sk")).await?;
     put("Directory.approveEnclave", r.receipt.gas_used);
     clock.tick().await?;
+    let join = eip712::ReplicaJoin { instance: key("replica").address(), evidenceHash: word("replica-evidence") };
+    let signature = eip712::sign(&enclave, &join, &eip712::domain(chain_id, d.shared.directory));
+    let r = patient.directory().record_replica(join.instance, join.evidenceHash, &signature).await?;
+    put("Directory.recordReplica", r.receipt.gas_used);
+    clock.tick().await?;
     let r = admin
         .directory()
         .set_committee(

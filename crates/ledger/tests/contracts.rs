@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_sol_types::SolStruct;
 use healthchain_crypto::chameleon;
-use healthchain_crypto::eip712::{self, CompletionReport, DoctorTerm, EhrBatch, SignedWarrant, UpdateReport, Warrant};
+use healthchain_crypto::eip712::{
+    self, CompletionReport, DoctorTerm, EhrBatch, ReplicaJoin, SignedWarrant, UpdateReport, Warrant,
+};
 use healthchain_crypto::keywrap::{self, Purpose};
 use healthchain_crypto::record::{DigestChain, RecordId, entry_digest};
 use healthchain_crypto::signing::EthKey;
@@ -364,6 +366,70 @@ async fn directory_enclaves_committee_session_keys(env: Arc<Env>) -> R {
         outsider_dir.enclave_signer(report.eip712_hash_struct(), &sig[..64]),
         ContractError::MalformedSignature
     );
+    Ok(())
+}
+
+/// `recordReplica`: an approved enclave's EIP-712 `ReplicaJoin` under the Directory's own
+/// domain records an instance once; anything else reverts.
+async fn directory_replicas(env: Arc<Env>) -> R {
+    let fx = Fx::new(&env).await?;
+    let dir = fx.outsider.directory(); // anyone may submit: the signature authorizes it
+    let domain = eip712::domain(fx.chain_id, fx.d.shared.directory);
+    let (instance, evidence) = (key_from("instance-1").address(), word("evidence-1"));
+    let join = ReplicaJoin { instance, evidenceHash: evidence };
+    let sig = eip712::sign(&fx.enclave, &join, &domain);
+    // signed by a key that is not an approved enclave
+    let stranger_sig = eip712::sign(&fx.stranger, &join, &domain);
+    expect_revert!(
+        dir.record_replica(instance, evidence, &stranger_sig),
+        ContractError::UnapprovedEnclave { enclave } if *enclave == fx.stranger.address()
+    );
+    // the statement was for other fields, or under another contract's domain: the recovered
+    // signer is some other key
+    expect_revert!(dir.record_replica(instance, word("other"), &sig), ContractError::UnapprovedEnclave { .. });
+    expect_revert!(
+        dir.record_replica(key_from("instance-2").address(), evidence, &sig),
+        ContractError::UnapprovedEnclave { .. }
+    );
+    let elsewhere = eip712::sign(&fx.enclave, &join, &eip712::domain(fx.chain_id, fx.d.shared.record_registry));
+    expect_revert!(dir.record_replica(instance, evidence, &elsewhere), ContractError::UnapprovedEnclave { .. });
+    // malformed and malleable signatures
+    expect_revert!(dir.record_replica(instance, evidence, &sig[..64]), ContractError::MalformedSignature);
+    expect_revert!(dir.record_replica(instance, evidence, &malleable(&sig)), ContractError::MalformedSignature);
+    // a revoked enclave provisions no one
+    fx.admin.directory().revoke_enclave(fx.enclave2.address()).await?;
+    let revoked_sig = eip712::sign(&fx.enclave2, &join, &domain);
+    expect_revert!(
+        dir.record_replica(instance, evidence, &revoked_sig),
+        ContractError::UnapprovedEnclave { enclave } if *enclave == fx.enclave2.address()
+    );
+    ensure_eq!(dir.replica_of(instance).await?, Address::ZERO);
+    // recorded
+    let t = dir.record_replica(instance, evidence, &sig).await?;
+    ensure_eq!(t.event.reportSigner, fx.enclave.address());
+    ensure_eq!(t.event.instance, instance);
+    ensure_eq!(t.event.measurement, word("measurement"));
+    ensure_eq!(t.event.evidenceHash, evidence);
+    ensure_eq!(dir.replica_of(instance).await?, fx.enclave.address());
+    // a replay, or the same instance with other evidence, is refused
+    expect_revert!(
+        dir.record_replica(instance, evidence, &sig),
+        ContractError::ReplicaAlreadyRecorded { instance: i } if *i == instance
+    );
+    let again = ReplicaJoin { instance, evidenceHash: word("evidence-2") };
+    let again_sig = eip712::sign(&fx.enclave, &again, &domain);
+    expect_revert!(
+        dir.record_replica(instance, word("evidence-2"), &again_sig),
+        ContractError::ReplicaAlreadyRecorded { .. }
+    );
+    // a second instance; the event query lists both, by approved enclave
+    let (second, evidence2) = (key_from("instance-2").address(), word("evidence-3"));
+    let sig2 = eip712::sign(&fx.enclave, &ReplicaJoin { instance: second, evidenceHash: evidence2 }, &domain);
+    dir.record_replica(second, evidence2, &sig2).await?;
+    let listed = dir.replicas(Some(fx.enclave.address()), fx.d.shared.deployed_at_block).await?;
+    let instances: Vec<Address> = listed.iter().map(|e| e.event.instance).collect();
+    ensure_eq!(instances, vec![instance, second]);
+    ensure!(dir.replicas(Some(fx.enclave2.address()), 0).await?.is_empty(), "no replicas of enclave 2");
     Ok(())
 }
 
@@ -1424,6 +1490,7 @@ scenarios!(
     directory_admins,
     directory_hospitals_and_doctors,
     directory_enclaves_committee_session_keys,
+    directory_replicas,
     record_register_and_ids,
     record_policies,
     update_flow,

@@ -3,7 +3,8 @@
 //! Every answer is JSON but the relays' (the chain's JSON-RPC, the enclave's binary
 //! ecalls). Failures are [`ErrorBody`]s with a stable `code` and a message that says what
 //! was wrong: `invalid_record_id`, `invalid_address`, `invalid_query`, `invalid_json`,
-//! `invalid_transaction`, `invalid_body`, `invalid_ecall` (400), `unknown_record` and
+//! `invalid_transaction`, `invalid_body`, `invalid_ecall` (400), `operator_only` (403: an
+//! ecall only the enclave's own host makes, key provisioning), `unknown_record` and
 //! `not_found` (404), `payload_too_large` (413), `rejected` (422: the chain refused a
 //! relayed transaction), `rate_limited` (429, with `Retry-After`: see [`crate::limits`]),
 //! `unavailable` (503: the chain, store or enclave did not answer).
@@ -115,7 +116,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `invalid_record_id`, `invalid_address`, `invalid_query`,
-    /// `invalid_json`, `invalid_transaction`, `invalid_body`, `invalid_ecall`,
+    /// `invalid_json`, `invalid_transaction`, `invalid_body`, `invalid_ecall`, `operator_only`,
     /// `unknown_record`, `not_found`, `payload_too_large`, `rejected`, `rate_limited`,
     /// `unavailable`.
     pub code: String,

@@ -70,6 +70,7 @@ pub(crate) async fn chain_rpc(
     responses(
         (status = 200, description = "The enclave's answer (a refusal included)", content_type = "application/octet-stream"),
         (status = 400, description = "Not a relayed ecall", body = crate::api::ErrorBody),
+        (status = 403, description = "An operator-only ecall (key provisioning): never relayed", body = crate::api::ErrorBody),
         (status = 413, description = "The body is over the limit", body = crate::api::ErrorBody),
         (status = 503, description = "The enclave failed, stalled or was restarted; the call did not complete", body = crate::api::ErrorBody)
     )
@@ -81,6 +82,13 @@ pub(crate) async fn enclave_call(
     let request = body(request, MAX_ECALL_BODY)?;
     let (ecall, payload) = decode_relayed::<Ecall>(&request)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_ecall", format!("not a relayed ecall: {e}")))?;
+    if ecall.is_operator_only() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            "key provisioning is made by the enclave's operator on its host, never through the relay",
+        ));
+    }
     // the body is the request's tail: shared, not copied
     let payload = request.slice(request.len() - payload.len()..);
     let enclave = env.enclave.clone();
