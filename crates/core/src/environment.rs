@@ -131,6 +131,10 @@ pub const CONFIG_FILE: &str = "healthchain.toml";
 /// secret_access_key = "..."
 /// allow_http = true
 ///
+/// [committee]                      # dealt when the environment is first set up
+/// threshold = 2                    # shares needed to release a record key (default 1)
+/// size = 3                         # members, each with a share (default 1)
+///
 /// [node]                           # `healthchain node` (its flags take precedence)
 /// listen = "127.0.0.1:8080"
 /// committee_member = 1
@@ -146,9 +150,30 @@ pub struct EnvironmentConfig {
     pub chain: ChainConfigSection,
     /// The object store (default: `objects/` in the environment directory).
     pub store: Option<StoreConfig>,
+    /// The key-authorization committee dealt on first use.
+    #[serde(default)]
+    pub committee: CommitteeConfig,
     /// How `healthchain node` serves the environment.
     #[serde(default)]
     pub node: NodeConfig,
+}
+
+/// `[committee]` of [`EnvironmentConfig`]: the `threshold`-of-`size` committee the first
+/// opening of an environment deals when the chain has none yet (the shares land in
+/// `committee/member-<i>.share`, for the operator to hand to each member's node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommitteeConfig {
+    /// Shares needed to release a record key.
+    pub threshold: usize,
+    /// Members, each holding a share.
+    pub size: usize,
+}
+
+impl Default for CommitteeConfig {
+    fn default() -> Self {
+        CommitteeConfig { threshold: 1, size: 1 }
+    }
 }
 
 /// `[chain]` of [`EnvironmentConfig`].
@@ -181,7 +206,16 @@ impl EnvironmentConfig {
     pub fn read(home: &Path) -> Result<EnvironmentConfig, EnvironmentError> {
         let path = home.join(CONFIG_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| EnvironmentError::Config { path, why: format!("{e}") }),
+            Ok(text) => {
+                let config: EnvironmentConfig = toml::from_str(&text)
+                    .map_err(|e| EnvironmentError::Config { path: path.clone(), why: format!("{e}") })?;
+                let CommitteeConfig { threshold, size } = config.committee;
+                if threshold == 0 || threshold > size {
+                    let why = format!("[committee] threshold {threshold} must be between 1 and its size {size}");
+                    return Err(EnvironmentError::Config { path, why });
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EnvironmentConfig::default()),
             Err(e) => Err(io(&path)(e)),
         }
@@ -195,14 +229,16 @@ impl EnvironmentConfig {
 
 impl Environment {
     /// Opens the environment in `home`, creating it on first use: chain, contracts,
-    /// store, enclave (approved on the Directory) and committee. Must be called on a
-    /// multi-threaded tokio runtime (enclave calls run on blocking threads).
+    /// store, enclave (approved on the Directory) and committee (`[committee]` of
+    /// `healthchain.toml`, 1-of-1 by default). Must be called on a multi-threaded tokio
+    /// runtime (enclave calls run on blocking threads).
     pub async fn open(
         home: &Path,
         program: &EnclaveProgram,
         storage: ChainStorage,
     ) -> Result<Environment, EnvironmentError> {
-        Self::open_with_committee(home, program, storage, 1, 1).await
+        let CommitteeConfig { threshold, size } = EnvironmentConfig::read(home)?.committee;
+        Self::open_with_committee(home, program, storage, threshold, size).await
     }
 
     /// Like [`Environment::open`], dealing a `threshold`-of-`size` committee on first use
@@ -573,6 +609,9 @@ mod tests {
             access_key_id = "id"
             secret_access_key = "secret"
             allow_http = true
+            [committee]
+            threshold = 2
+            size = 3
             [node]
             listen = "127.0.0.1:8080"
             committee_member = 1
@@ -587,6 +626,8 @@ mod tests {
         assert_eq!(config.node.listen, Some("127.0.0.1:8080".parse().expect("address")));
         assert_eq!((config.node.committee_member, config.node.json_logs), (Some(1), Some(true)));
         assert_eq!(config.node.rate_limit.map(|n| n.get()), Some(50));
+        assert_eq!(config.committee, CommitteeConfig { threshold: 2, size: 3 });
+        assert_eq!(read("[committee]\nsize = 5\n").expect("a partial section").committee.threshold, 1);
     }
 
     #[test]
@@ -597,6 +638,8 @@ mod tests {
             ("[store]\nbackend = \"ftp\"\n", "unknown variant `ftp`"),
             ("[node]\nlisten = \"everywhere\"\n", "invalid socket address"),
             ("[node]\nrate_limit = 0\n", "nonzero"),
+            ("[committee]\nthreshold = 3\nsize = 2\n", "threshold 3 must be between 1 and its size 2"),
+            ("[committee]\nthreshold = 0\n", "threshold 0"),
             ("[chain\n", "unclosed table"),
         ] {
             match read(text) {
