@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
+use common::node::NodeProcess;
 use common::{bundles, environment, program, runtime};
 use healthchain_core::environment::Environment;
 use healthchain_core::host::{EnclaveProgram, ReplicaError, platform_secret, record_join};
@@ -271,51 +272,6 @@ fn joins_outside_the_chain_or_the_policy_and_bad_bundles_are_refused_and_change_
     });
 }
 
-/// A `healthchain node` process; killed (SIGKILL, by its PID through its handle) and reaped
-/// when dropped. Its enclave process exits when the node's end of the channel closes.
-struct Node {
-    child: std::process::Child,
-}
-
-impl Node {
-    fn start(home: &Path) -> Node {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_healthchain"))
-            .args(["node", "--listen", "127.0.0.1:0", "--home"])
-            .arg(home)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("healthchain node starts");
-        // its log, echoed into the test's captured output
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("node: {line}");
-            }
-        });
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("HTTP API on http://") {
-                    let _ = sender.send(());
-                }
-            }
-        });
-        let node = Node { child };
-        receiver.recv_timeout(std::time::Duration::from_secs(180)).expect("the node announces its API");
-        node
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn cli(args: &[&str]) -> String {
     let output =
         std::process::Command::new(env!("CARGO_BIN_EXE_healthchain")).args(args).output().expect("the CLI runs");
@@ -381,7 +337,7 @@ fn admin_enclave_join_lets_a_second_node_serve_with_the_replica() {
 
     // node A serves the environment: joins are not made through it, and its relay never
     // passes key provisioning on (a remote client would name its own platform as trusted)
-    let node_a = Node::start(a.path());
+    let node_a = NodeProcess::start(a.path(), &[]);
     let busy = join(&["--accept-simulated"]);
     assert_eq!(busy.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&busy.stderr).contains("stop it first"));
@@ -410,7 +366,7 @@ fn admin_enclave_join_lets_a_second_node_serve_with_the_replica() {
         a.path().join("objects").display()
     );
     std::fs::write(b.path().join("healthchain.toml"), config).unwrap();
-    let node_b = Node::start(b.path());
+    let node_b = NodeProcess::start(b.path(), &[]);
     let served_by_b = healthchain_core::attached::RunningNode::serving(b.path()).unwrap().expect("node B announced");
     runtime().block_on(async {
         let env = Environment::attach(b.path(), &program(), &served_by_b).await.expect("attached to node B");

@@ -2,6 +2,8 @@
 //! package's `healthchain` binary), a runtime.
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::path::{Path, PathBuf};
 
 use healthchain_core::environment::{ChainStorage, Environment};
