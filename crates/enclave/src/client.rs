@@ -69,7 +69,27 @@ pub fn connect<'a, B: EnclaveBackend + ?Sized>(
     Ok(AttestedSession { backend, key, trusted, id, session })
 }
 
+/// Handshakes tried before giving up on an enclave that keeps forgetting them.
+const HANDSHAKE_ATTEMPTS: usize = 3;
+
+/// [`handshake_once`], started over when the enclave has forgotten the half-open handshake
+/// by the time the second message arrives (its process restarted in between, e.g. with the
+/// node relaying it): nothing was established, so starting over is safe.
 fn handshake<B: EnclaveBackend + ?Sized>(
+    backend: &B,
+    key: &EthKey,
+    trusted: EnclaveIdentity,
+) -> Result<(u64, Session), ClientError> {
+    for _ in 1..HANDSHAKE_ATTEMPTS {
+        match handshake_once(backend, key, trusted) {
+            Err(ClientError::Enclave(error)) if is_unknown_session(&error) => continue,
+            other => return other,
+        }
+    }
+    handshake_once(backend, key, trusted)
+}
+
+fn handshake_once<B: EnclaveBackend + ?Sized>(
     backend: &B,
     key: &EthKey,
     trusted: EnclaveIdentity,

@@ -151,16 +151,28 @@ fn sealed_keys_survive_restart_and_refuse_other_measurement() {
     code.push(0);
     std::fs::write(&other, &code).unwrap();
     std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    match SimulatedEnclave::launch(SimulatedConfig::new(&other, state.path(), PLATFORM)) {
+    match launch_written(|| SimulatedConfig::new(&other, state.path(), PLATFORM)) {
         Err(EnclaveError::Launch(_)) => {}
         Err(other) => panic!("expected a launch failure, got {other}"),
         Ok(_) => panic!("modified code must not unseal the enclave's keys"),
     }
     // With its own fresh state it runs, under its own measurement and keys.
     let fresh = tempfile::tempdir().unwrap();
-    let modified = SimulatedEnclave::launch(SimulatedConfig::new(&other, fresh.path(), PLATFORM)).unwrap();
+    let modified = launch_written(|| SimulatedConfig::new(&other, fresh.path(), PLATFORM)).unwrap();
     assert_ne!(modified.evidence().measurement, first.measurement);
     assert!(matches!(modified.evidence().verify(&policy()), Err(EvidenceError::UnapprovedMeasurement(_))));
+}
+
+/// Launches a program this test has just written, retrying while the kernel says the file is
+/// busy (ETXTBSY: another test's fork may hold it open until that child execs).
+fn launch_written(config: impl Fn() -> SimulatedConfig) -> Result<SimulatedEnclave, EnclaveError> {
+    for _ in 0..50 {
+        match SimulatedEnclave::launch(config()) {
+            Err(e) if e.to_string().contains("Text file busy") => std::thread::sleep(Duration::from_millis(100)),
+            launched => return launched,
+        }
+    }
+    SimulatedEnclave::launch(config())
 }
 
 fn signal(pid: u32, signal: &str) {
@@ -204,6 +216,39 @@ fn a_session_outlives_an_enclave_restart() {
     assert_eq!(status.sessions, 1, "one session in the new enclave: the resent call's");
     let _: Status = session.call(STATUS_APP, &()).unwrap();
     session.close().unwrap();
+}
+
+/// The enclave restarts between a handshake's two messages (as when the node relaying it
+/// restarts): the new process does not know the half-open handshake and refuses its second
+/// message; the client starts the handshake over and connects.
+#[test]
+fn a_handshake_cut_by_an_enclave_restart_starts_over() {
+    struct RestartBeforeFinish<'a> {
+        inner: &'a SimulatedEnclave,
+        restarted: std::sync::atomic::AtomicBool,
+    }
+    impl EnclaveBackend for RestartBeforeFinish<'_> {
+        fn call(&self, ecall: &Ecall, body: &[u8]) -> Result<(EcallResult, Vec<u8>), EnclaveError> {
+            if matches!(ecall, Ecall::SessionFinish { .. })
+                && !self.restarted.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                signal(self.inner.pid().unwrap(), "-KILL");
+                // the call that meets the dead process restarts it
+                assert!(matches!(self.inner.call(&Ecall::Ping, &[]), Err(EnclaveError::Crashed { restarted: true })));
+            }
+            self.inner.call(ecall, body)
+        }
+        fn evidence(&self) -> Evidence {
+            self.inner.evidence()
+        }
+    }
+    let state = tempfile::tempdir().unwrap();
+    let enclave = launch(state.path());
+    let cut = RestartBeforeFinish { inner: &enclave, restarted: false.into() };
+    let mut session = client::connect(&cut, EthKey::generate(&mut rand::rng()), trusted(&enclave)).unwrap();
+    assert!(cut.restarted.load(std::sync::atomic::Ordering::SeqCst), "the first handshake was cut");
+    let status: Status = session.call(STATUS_APP, &()).unwrap();
+    assert_eq!(status.sessions, 1, "the second handshake's session only");
 }
 
 /// A stalled enclave (SIGSTOP: alive, never answering): the call times out instead of
