@@ -51,6 +51,7 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
     };
     let interval = options.committee_interval.or(config.committee_interval).unwrap_or(DEFAULT_COMMITTEE_INTERVAL);
     let per_second = options.rate_limit.or(config.rate_limit).unwrap_or(DEFAULT_PER_SECOND);
+    let confirmations = config.committee_confirmations.unwrap_or(0);
     let limit = RateLimit::per_client(per_second);
     init_logs(options.json_logs || config.json_logs.unwrap_or(false))?;
     let runtime = records::runtime()?;
@@ -81,6 +82,7 @@ pub fn run(home: &Path, options: &Options) -> Result<()> {
                 env.clone(),
                 member - 1,
                 interval,
+                confirmations,
                 until_stopped(stopped.clone()),
             );
             tokio::spawn(service)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use clap::Subcommand;
-use healthchain_core::environment::committee_member_key;
+use healthchain_core::environment::{EnvironmentConfig, committee_member_key};
 use healthchain_core::share::{CommitteeMember, DataUser, catalog};
 use healthchain_jobs::{JobResult, JobSpec};
 use healthchain_node::committee::serve_committee;
@@ -167,7 +167,8 @@ pub fn run_committee(home: &Path, command: CommitteeCommand) -> Result<ExitCode>
         let env = open(home).await?;
         if watch {
             let interval = Duration::from_secs(interval.max(1));
-            serve_committee(Arc::new(env), index, interval, crate::node::interrupted()).await?;
+            let confirmations = EnvironmentConfig::read(home)?.node.committee_confirmations.unwrap_or(0);
+            serve_committee(Arc::new(env), index, interval, confirmations, crate::node::interrupted()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         let share = env.committee_share(index)?;

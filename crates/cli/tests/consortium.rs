@@ -269,6 +269,12 @@ fn three_nodes_on_one_chain_and_one_bucket_share_records_through_replicated_encl
     for node in nodes.into_iter().flatten() {
         node.stop();
     }
+    // Each seat's service kept where it read the chain to, to resume there.
+    for (i, dir) in homes.iter().enumerate() {
+        let cursor = dir.join("committee").join(format!("member-{}.cursor", i + 1));
+        let block: u64 = std::fs::read_to_string(&cursor).expect("a cursor").trim().parse().expect("a block number");
+        assert!(block > 0, "{}", cursor.display());
+    }
     hardhat.stop();
     drop(s3);
 }

@@ -265,9 +265,9 @@ fn a_node_restarted_mid_demo_resumes_with_nothing_lost() {
     let node = NodeProcess::start_on(home.path(), &address, &[]);
 
     let status = wait_bounded(&mut demo, Duration::from_secs(600), "the demo");
-    assert!(status.success(), "the demo failed across the node's restart ({status}); see its output above");
     let summary_text = summary.join().expect("reader").expect("the demo's output");
     let demo_errors = demo_errors.join().expect("reader").expect("the demo's errors");
+    assert!(status.success(), "the demo failed across the node's restart ({status}):\n{demo_errors}");
     let summary: Value = serde_json::from_str(&summary_text).expect("the demo's JSON summary");
     let count = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("{key} in {summary}"));
     assert_eq!(count("records"), 20, "{summary}");
@@ -930,7 +930,7 @@ fn the_nodes_committee_service_posts_shares_for_granted_requests_so_the_job_runs
         let request = user.request(&[record.record_id], &spec).await.expect("request");
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let service = tokio::spawn(serve_committee(env.clone(), 0, Duration::from_millis(100), async move {
+        let service = tokio::spawn(serve_committee(env.clone(), 0, Duration::from_millis(100), 0, async move {
             let _ = stopped.await;
         }));
         // the service notices the grant and posts member 1's shares (bounded wait)
@@ -959,7 +959,7 @@ fn the_nodes_committee_service_posts_shares_for_granted_requests_so_the_job_runs
         service.await.expect("the service task").expect("the service ran and stopped");
 
         // a seat that was not dealt into the environment: refused at start, saying which
-        let missing = serve_committee(env.clone(), 5, Duration::from_millis(100), async {}).await;
+        let missing = serve_committee(env.clone(), 5, Duration::from_millis(100), 0, async {}).await;
         assert!(matches!(missing, Err(CommitteeServiceError::Share { member: 6, .. })), "{missing:?}");
     });
 }

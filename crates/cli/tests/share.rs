@@ -346,3 +346,44 @@ fn refusals_release_nothing_and_move_no_payment_except_refunds() {
         assert_eq!(user.result(id).await.unwrap(), expected(&env, &reduced, COHORT).await);
     });
 }
+
+/// A committee member's watch serves each granted request once, a watch resumed from
+/// `resume_block` sees only what came after (nothing is rescanned, nothing unsettled is
+/// missed), and a watch kept two blocks behind the head acts on a request only once two
+/// more blocks are on the chain.
+#[test]
+fn a_committee_watch_serves_each_request_once_resumes_where_it_stopped_and_waits_for_confirmations() {
+    let home = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let env = environment_with_committee(home.path(), 2, 3).await;
+        let imported = import(&env, &[0], 20).await;
+        let records: Vec<&Imported> = imported.iter().collect();
+        let committee = members(&env).await;
+        let user = DataUser::new(&env, dev_key(40)).await.unwrap();
+        let spec = JobSpec::parse(COHORT).unwrap();
+
+        let mut watch = committee[0].watch(None, 0);
+        let first = user.request(&ids(&records), &spec).await.unwrap();
+        assert_eq!(committee[0].serve_new(&mut watch).await.unwrap(), vec![first]);
+        assert!(committee[0].serve_new(&mut watch).await.unwrap().is_empty(), "served once");
+        let resume = watch.resume_block();
+        assert!(resume > env.deployment.shared.deployed_at_block, "the watch moved on");
+
+        // a restarted service resumes where the last one stopped
+        let second = user.request(&ids(&records), &spec).await.unwrap();
+        let mut resumed = committee[0].watch(Some(resume), 0);
+        assert_eq!(committee[0].serve_new(&mut resumed).await.unwrap(), vec![second]);
+
+        // two confirmations: the newest request waits for two more blocks
+        let third = user.request(&ids(&records), &spec).await.unwrap();
+        let head = env.connection.block_number().await.unwrap();
+        let mut deep = committee[1].watch(Some(head), 2);
+        assert!(committee[1].serve_new(&mut deep).await.unwrap().is_empty(), "not yet two blocks deep");
+        let chain = env.chain.as_ref().expect("the embedded chain");
+        chain.mine(None).await.unwrap();
+        assert!(committee[1].serve_new(&mut deep).await.unwrap().is_empty(), "one block deep");
+        chain.mine(None).await.unwrap();
+        assert_eq!(committee[1].serve_new(&mut deep).await.unwrap(), vec![third]);
+        assert_eq!(deep.resume_block(), head + 1);
+    });
+}

@@ -139,6 +139,7 @@ pub const CONFIG_FILE: &str = "healthchain.toml";
 /// listen = "127.0.0.1:8080"
 /// committee_member = 1
 /// committee_interval = 2
+/// committee_confirmations = 0      # blocks behind the head (chains that reorganize: more)
 /// json_logs = true
 /// rate_limit = 1000                # requests a second per client
 /// ```
@@ -195,6 +196,10 @@ pub struct NodeConfig {
     pub committee_member: Option<usize>,
     /// Seconds between the committee member's polls.
     pub committee_interval: Option<u64>,
+    /// Blocks the committee member stays behind the chain's head before acting on a request
+    /// (0, the default, for chains whose blocks are final at once: the embedded chain, QBFT;
+    /// more on chains that reorganize).
+    pub committee_confirmations: Option<u64>,
     /// Log JSON lines instead of text.
     pub json_logs: Option<bool>,
     /// Requests a second each client (by IP address) may make, in bursts of as many.
@@ -616,6 +621,7 @@ mod tests {
             listen = "127.0.0.1:8080"
             committee_member = 1
             committee_interval = 2
+            committee_confirmations = 3
             json_logs = true
             rate_limit = 50
             "#,
@@ -627,6 +633,7 @@ mod tests {
         assert_eq!((config.node.committee_member, config.node.json_logs), (Some(1), Some(true)));
         assert_eq!(config.node.rate_limit.map(|n| n.get()), Some(50));
         assert_eq!(config.committee, CommitteeConfig { threshold: 2, size: 3 });
+        assert_eq!(config.node.committee_confirmations, Some(3));
         assert_eq!(read("[committee]\nsize = 5\n").expect("a partial section").committee.threshold, 1);
     }
 

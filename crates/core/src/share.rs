@@ -18,7 +18,7 @@
 //! later, without a second secret to back up ([`keywrap::SecretKey::derive`]: 64 bytes
 //! reduced modulo the group order).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use alloy_primitives::{Address, B256, U256, hex};
 use alloy_provider::Provider;
@@ -30,7 +30,7 @@ use healthchain_ledger::Ledger;
 use healthchain_ledger::bindings::{AccessControl, KeyAuthorization, RecordRegistry};
 use healthchain_ledger::contracts::RequestStatus;
 use healthchain_ledger::errors::LedgerError;
-use healthchain_ledger::events::{EventLog, Topics, query};
+use healthchain_ledger::events::{EventCursor, EventLog, Topics, query};
 use healthchain_share::{
     APP_NAME, RecordHints, ShareAccepted, ShareRefusal, ShareReply, ShareRequest, result_context, share_context,
 };
@@ -443,39 +443,84 @@ impl<'e> CommitteeMember<'e> {
     }
 
     /// Serves every granted request this member has not served yet and that is still
-    /// pending: computes and posts its shares. Returns the requests served, in order.
+    /// pending, reading the whole chain: computes and posts its shares. Returns the
+    /// requests served, in order. A service that runs on uses [`CommitteeMember::serve_new`].
     pub async fn serve_pending(&self) -> Result<Vec<u64>, ShareError> {
+        self.serve_new(&mut self.watch(None, 0)).await
+    }
+
+    /// A watch over the requests granted from block `from_block` on (`None`: since the
+    /// contracts were deployed), `confirmations` blocks behind the head (0 on chains whose
+    /// blocks are final at once: the embedded chain, QBFT).
+    pub fn watch(&self, from_block: Option<u64>, confirmations: u64) -> CommitteeWatch {
         let shared = self.env.deployment.shared;
-        let granted = query::<KeyAuthorization::KeyRequested>(
-            &self.env.connection,
-            shared.key_authorization,
-            Topics::any(),
-            shared.deployed_at_block,
-        )
-        .await?;
-        let keys = self.ledger.keys();
+        let from_block = from_block.unwrap_or(shared.deployed_at_block);
+        CommitteeWatch {
+            cursor: EventCursor::new(shared.key_authorization, Topics::any(), from_block, confirmations),
+            outstanding: BTreeMap::new(),
+        }
+    }
+
+    /// Serves the requests granted since `watch` last read the chain (and those it could
+    /// not serve then): reads `KeyRequested` events up to `watch`'s confirmation depth below
+    /// the head, posts this member's shares for each granted request still pending that it
+    /// has not served, and forgets the ones that need nothing more. On an error the request
+    /// stays in `watch` for the next round. Returns the requests served, in order.
+    pub async fn serve_new(&self, watch: &mut CommitteeWatch) -> Result<Vec<u64>, ShareError> {
+        for EventLog { event, block_number, .. } in watch.cursor.poll(&self.env.connection).await? {
+            watch.outstanding.entry(request_number(event.requestId)?).or_insert(block_number);
+        }
         let mut served = Vec::new();
-        for EventLog { event, .. } in granted {
-            let id = request_number(event.requestId)?;
-            let grant = keys.grant_of(event.requestId).await?;
-            if grant.epoch == 0 || grant.closed {
-                continue;
+        let waiting: Vec<u64> = watch.outstanding.keys().copied().collect();
+        for id in waiting {
+            if self.serve_one(id).await? {
+                served.push(id);
             }
-            let seat = self.ledger.directory().committee_seat(grant.epoch, self.address()).await?;
-            if seat == 0 || grant.submitted & (1u64 << (seat - 1)) != 0 {
-                continue;
-            }
-            if u64::from(self.share.index()) != seat {
-                return Err(ShareError::WrongShare { share: self.share.index(), seat });
-            }
-            if self.ledger.access().request_of(event.requestId).await?.status != RequestStatus::Pending {
-                continue;
-            }
-            let (shares, proofs) = self.shares_for(id).await?;
-            keys.submit_shares(event.requestId, shares, &proofs).await?;
-            served.push(id);
+            watch.outstanding.remove(&id);
         }
         Ok(served)
+    }
+
+    /// Posts this member's shares for request `id` if the request needs them: true if it did.
+    async fn serve_one(&self, id: u64) -> Result<bool, ShareError> {
+        let keys = self.ledger.keys();
+        let grant = keys.grant_of(U256::from(id)).await?;
+        if grant.epoch == 0 || grant.closed {
+            return Ok(false);
+        }
+        let seat = self.ledger.directory().committee_seat(grant.epoch, self.address()).await?;
+        if seat == 0 || grant.submitted & (1u64 << (seat - 1)) != 0 {
+            return Ok(false);
+        }
+        if u64::from(self.share.index()) != seat {
+            return Err(ShareError::WrongShare { share: self.share.index(), seat });
+        }
+        if self.ledger.access().request_of(U256::from(id)).await?.status != RequestStatus::Pending {
+            return Ok(false);
+        }
+        let (shares, proofs) = self.shares_for(id).await?;
+        keys.submit_shares(U256::from(id), shares, &proofs).await?;
+        Ok(true)
+    }
+}
+
+/// What a committee member's service has read of the chain: a cursor over `KeyRequested`
+/// events that stays `confirmations` blocks behind the head (so a short reorganization
+/// cannot retract a request it acted on), and the requests it has seen but not yet settled.
+/// Made by [`CommitteeMember::watch`]; [`CommitteeWatch::resume_block`] is what to persist: a watch started there after a
+/// restart sees every unsettled request again (serving is idempotent) and rescans nothing
+/// older.
+#[derive(Debug)]
+pub struct CommitteeWatch {
+    cursor: EventCursor<KeyAuthorization::KeyRequested>,
+    /// Request id → the block it was granted in.
+    outstanding: BTreeMap<u64, u64>,
+}
+
+impl CommitteeWatch {
+    /// The first block a restarted watch must read ([`CommitteeMember::watch`]).
+    pub fn resume_block(&self) -> u64 {
+        self.outstanding.values().copied().min().unwrap_or(u64::MAX).min(self.cursor.next_block())
     }
 }
 
