@@ -7,8 +7,10 @@
 //! Both connections ride out a node restart: a request whose connection is refused (the
 //! node is down, so nothing was sent) is retried for up to [`RESTART_PATIENCE`]; the chain
 //! connection also resends reads cut off mid-request and looks up a transaction cut off
-//! mid-request before resending it (`healthchain_ledger::retry`); a session the restarted
-//! enclave no longer knows is re-established by the session client.
+//! mid-request before resending it (`healthchain_ledger::retry`); the enclave relay resends
+//! an ecall cut off mid-request if repeating it is harmless (`Ecall::is_resendable`: all but
+//! session records and key installation); a session or handshake the restarted enclave no
+//! longer knows is established again by the session client.
 
 use std::path::Path;
 use std::time::Duration;
@@ -130,18 +132,27 @@ async fn relay_call(
     // shared between attempts, not copied for each
     let request = bytes::Bytes::from(encode_relayed(ecall, body));
     let mut waited = Duration::ZERO;
-    let response = loop {
-        match client.post(relay).header("content-type", "application/octet-stream").body(request.clone()).send().await {
-            Ok(response) => break response,
-            Err(e) if e.is_connect() && waited < RESTART_PATIENCE => {
+    let (status, bytes) = loop {
+        let attempt = async {
+            let response = client
+                .post(relay)
+                .header("content-type", "application/octet-stream")
+                .body(request.clone())
+                .send()
+                .await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.bytes().await?))
+        };
+        match attempt.await {
+            Ok(answer) => break answer,
+            // refused: nothing was sent; cut off: sent again only if repeating it is harmless
+            Err(e) if (e.is_connect() || ecall.is_resendable()) && waited < RESTART_PATIENCE => {
                 tokio::time::sleep(RETRY_EVERY).await;
                 waited += RETRY_EVERY;
             }
             Err(e) => return Err(EnclaveError::Relay(format!("{relay}: {e}"))),
         }
     };
-    let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| EnclaveError::Relay(format!("{relay}: {e}")))?;
     if !status.is_success() {
         let message = String::from_utf8_lossy(&bytes);
         return Err(EnclaveError::Relay(format!("{relay} answered {status}: {message}")));

@@ -239,6 +239,13 @@ pub enum Ecall {
 }
 
 impl Ecall {
+    /// Whether a call cut off in transit (its answer lost) may simply be sent again: repeating
+    /// it changes nothing a client or an application relies on. A session record may have
+    /// reached its application, and an installation may have sealed keys: those are not.
+    pub fn is_resendable(&self) -> bool {
+        !matches!(self, Ecall::SessionRecord { .. } | Ecall::Install)
+    }
+
     /// Whether only the enclave's own host (its operator) may make this call, never a remote
     /// client through a relay: key provisioning trusts the platform keys the caller names
     /// (see [`crate::provision`]), so a relay must not pass it on.
@@ -414,6 +421,16 @@ pub fn decode_relayed<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_calls_whose_repetition_is_harmless_are_resent() {
+        for ecall in [Ecall::Ping, Ecall::Evidence, Ecall::SessionOpen, Ecall::SessionFinish { session: 1 }] {
+            assert!(ecall.is_resendable(), "{ecall:?}");
+        }
+        assert!(Ecall::SessionClose { session: 1 }.is_resendable());
+        assert!(!Ecall::SessionRecord { session: 1 }.is_resendable(), "may have reached its application");
+        assert!(!Ecall::Install.is_resendable(), "may have sealed keys");
+    }
 
     #[test]
     fn relayed_ecalls_round_trip_and_malformed_ones_are_refused() {
