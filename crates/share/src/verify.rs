@@ -1,6 +1,6 @@
 //! Which versions of the requested records are qualified: the check
 //! [`healthchain_update::verify_record`] makes for anyone, assembled from the same parts
-//! ([`fold_head`], [`check_entry`], [`fetch_checked`]) so that the
+//! ([`fold_head`], [`check_entry`], [`fetch_checked`], [`fetch_manifest`]) so that the
 //! definition of "qualified" stays in one place, but read in bulk.
 //!
 //! `verify_record` reads one record's registration and log entries with two event queries,
@@ -23,7 +23,7 @@ use healthchain_ledger::Deployment;
 use healthchain_ledger::bindings::{RecordRegistry, UpdateLog};
 use healthchain_ledger::contracts::LogState;
 use healthchain_update::Manifest;
-use healthchain_update::history::{ObjectFetch, VersionHint, check_entry, fetch_checked, fold_head};
+use healthchain_update::history::{ObjectFetch, VersionHint, check_entry, fetch_checked, fetch_manifest, fold_head};
 use healthchain_update::view::{LoggedVersion, ReadError, Registration};
 
 use crate::reads::LogReader;
@@ -119,10 +119,9 @@ pub fn fetch_record(
 ) -> Result<FetchedRecord, ShareRefusal> {
     let refuse = |why: String| ShareRefusal::Record { record: record_id, why };
     let registration = *facts.registrations.get(&record_id).ok_or_else(|| refuse("it is not registered".into()))?;
-    let manifest = fetch_checked(objects, &registration.manifest_hash.0)
+    let manifest = fetch_manifest(objects, &registration)
         .map_err(|e| ShareRefusal::Store(format!("record {record_id}'s manifest: {e}")))?
         .map_err(|e| refuse(format!("its manifest: {e}")))?;
-    let manifest = Manifest::parse(&manifest).map_err(|e| refuse(format!("its manifest: {e}")))?;
     let key = manifest.public_key().map_err(|e| refuse(format!("its manifest: {e}")))?;
     let anchor = HashValue::from_bytes(registration.anchor.as_slice())
         .map_err(|_| refuse("its registered anchor is not a valid chameleon hash".into()))?;

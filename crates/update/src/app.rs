@@ -195,8 +195,9 @@ impl UpdateApp {
                 let registration = ChainView::new(&mut HostLedger(context.host), &self.deployment)
                     .registration(record_id)?
                     .ok_or(UpdateRefusal::UnknownRecord(record_id))?;
-                let manifest =
-                    fetch_manifest(&mut HostObjects(context.host), &registration).map_err(UpdateRefusal::Manifest)?;
+                let manifest = fetch_manifest(&mut HostObjects(context.host), &registration)
+                    .map_err(|e| UpdateRefusal::Store(e.to_string()))?
+                    .map_err(UpdateRefusal::Manifest)?;
                 let key = manifest.public_key().map_err(|e| UpdateRefusal::Manifest(e.to_string()))?;
                 (registration.owner, registration.anchor.0, key.to_bytes(), registration.block)
             }

@@ -194,10 +194,16 @@ impl VerifyError {
     }
 }
 
-/// Fetches and checks the manifest the registration commits to.
-pub fn fetch_manifest(objects: &mut dyn ObjectFetch, registration: &Registration) -> Result<Manifest, String> {
-    let bytes = fetch_entry(objects, &registration.manifest_hash.0).map_err(|e| e.to_string())?;
-    Manifest::parse(&bytes).map_err(|e| e.to_string())
+/// Fetches and checks the manifest the registration commits to: `Err` if the store failed
+/// (the caller stops and can retry), `Ok(Err(why))` if the manifest is missing, altered or
+/// malformed.
+pub fn fetch_manifest(
+    objects: &mut dyn ObjectFetch,
+    registration: &Registration,
+) -> Result<Result<Manifest, String>, VerifyError> {
+    Ok(fetch_checked(objects, &registration.manifest_hash.0)?
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| Manifest::parse(&bytes).map_err(|e| e.to_string())))
 }
 
 /// Verifies every version of `record_id` from the chain and the store, without keys.
@@ -209,10 +215,7 @@ pub fn verify_record(
     hints: &[VersionHint],
 ) -> Result<VerifyReport, VerifyError> {
     let registration = view.registration(record_id)?.ok_or(VerifyError::UnknownRecord(record_id))?;
-    let manifest = fetch_checked(objects, &registration.manifest_hash.0)?
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| Manifest::parse(&bytes).map_err(|e| e.to_string()))
-        .map_err(VerifyError::Manifest)?;
+    let manifest = fetch_manifest(objects, &registration)?.map_err(VerifyError::Manifest)?;
     let key = manifest.public_key().map_err(|e| VerifyError::Manifest(e.to_string()))?;
     let anchor = HashValue::from_bytes(registration.anchor.as_slice())
         .map_err(|_| VerifyError::Manifest("the registered anchor is not a valid chameleon hash".into()))?;
