@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use alloy_primitives::U256;
+use common::node::run_with_keys;
 use common::{bundles, program, runtime};
 use healthchain_core::environment::{ChainStorage, Environment, committee_member_key};
 use healthchain_core::records::{self, FHIR_R4, OwnedRecord, Owner, RecordError, RecordWallet, wallet_dir};
@@ -164,7 +165,7 @@ fn an_import_that_meets_a_real_file_size_limit_fails_typed_and_the_retry_complet
 
     let keys = home.path().join("keys");
     let cli = |limited: bool, args: &[&str]| {
-        let mut command = if limited {
+        let command = if limited {
             // SIGXFSZ ignored (and so across exec), so a write past the limit fails with EFBIG
             let mut sh = Command::new("sh");
             let script = format!("trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"", FILE_SIZE_LIMIT / 512);
@@ -173,13 +174,7 @@ fn an_import_that_meets_a_real_file_size_limit_fails_typed_and_the_retry_complet
         } else {
             Command::new(env!("CARGO_BIN_EXE_healthchain"))
         };
-        command
-            .args(args)
-            .arg("--keystore")
-            .arg(&keys)
-            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .output()
-            .expect("the CLI runs")
+        run_with_keys(command, args, &keys)
     };
     let created = cli(false, &["key", "new", "owner"]);
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));

@@ -12,15 +12,19 @@ use serde_json::Value;
 /// Runs `healthchain ARGS` with the keystore `keys` (passphrase from the environment) and
 /// returns its output.
 pub fn cli_with_keys(keys: std::path::PathBuf) -> impl Fn(&[&str]) -> std::process::Output + Clone {
-    move |args| {
-        Command::new(env!("CARGO_BIN_EXE_healthchain"))
-            .args(args)
-            .arg("--keystore")
-            .arg(&keys)
-            .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
-            .output()
-            .expect("the CLI runs")
-    }
+    move |args| run_with_keys(Command::new(env!("CARGO_BIN_EXE_healthchain")), args, &keys)
+}
+
+/// Runs `command` (the CLI, or a shell that execs it) with `args`, the keystore `keys` and
+/// the tests' passphrase; returns its output.
+pub fn run_with_keys(mut command: Command, args: &[&str], keys: &std::path::Path) -> std::process::Output {
+    command
+        .args(args)
+        .arg("--keystore")
+        .arg(keys)
+        .env("HEALTHCHAIN_PASSPHRASE", "s3cret")
+        .output()
+        .expect("the CLI runs")
 }
 
 /// A `healthchain node` process, stopped by its PID (SIGKILL) if a test fails before
